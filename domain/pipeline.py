@@ -1,0 +1,353 @@
+"""The processing steps as plain functions: decode → match → classify → decide → events.
+
+Agents and the batch command call these; nothing here knows about Kafka or Faust.
+Failures are values (``Rejection``), never exceptions that a caller could forget to catch.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from domain.classify import RULES_VERSION, Classification, classify_payee
+from domain.matching import MatchResult, SupplierIndex
+from domain.normalize import normalize_name
+from schemas.events import (
+    AuditEvent,
+    ClassificationBlock,
+    DeadLetter,
+    EnrichedPayee,
+    MatchBlock,
+    PayeeRecord,
+    RunnerUp,
+    SourcePosition,
+    Versions,
+    deterministic_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record cannot be processed; it goes to the dead-letter topic."""
+
+    stage: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    review: float
+    llm: float
+
+
+def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
+    """Validate step: bytes from ``payees.raw`` into a ``PayeeRecord``."""
+    if raw is None:
+        return Rejection("validate", "empty_message", "message has no value")
+    if len(raw) > max_bytes:
+        return Rejection("validate", "oversized", f"{len(raw)} bytes exceeds {max_bytes}")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Rejection("validate", "malformed_json", str(exc)[:500])
+    if not isinstance(payload, dict):
+        return Rejection("validate", "not_an_object", f"JSON {type(payload).__name__}")
+    try:
+        return PayeeRecord.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        return Rejection("validate", "schema_violation", problems[:1000])
+
+
+def correlation_id_for(record: PayeeRecord) -> str:
+    return deterministic_id("correlation", record.record_key, record.fingerprint())
+
+
+@dataclass(frozen=True, slots=True)
+class Enrichment:
+    """A record after the fast path: matched and classified by rules."""
+
+    record: PayeeRecord
+    correlation_id: str
+    normalized_name: str
+    match: MatchBlock
+    classification: ClassificationBlock
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    source: SourcePosition | None = None
+    replay_run_id: str | None = None
+
+    def needs_llm(self, thresholds: Thresholds) -> bool:
+        return self.classification.confidence < thresholds.llm
+
+    def with_classification(self, classification: ClassificationBlock, stage: str, elapsed_ms: float) -> Enrichment:
+        return dataclasses.replace(
+            self, classification=classification, timings_ms={**self.timings_ms, stage: elapsed_ms}
+        )
+
+    def to_json(self) -> bytes:
+        """Hand-over format to the LLM agent (internal topic)."""
+        return json.dumps(
+            {
+                "record": self.record.model_dump(mode="json"),
+                "correlation_id": self.correlation_id,
+                "normalized_name": self.normalized_name,
+                "match": self.match.model_dump(mode="json"),
+                "classification": self.classification.model_dump(mode="json"),
+                "timings_ms": self.timings_ms,
+                "source": self.source.model_dump() if self.source else None,
+                "replay_run_id": self.replay_run_id,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Enrichment:
+        data = json.loads(raw)
+        return cls(
+            record=PayeeRecord.model_validate(data["record"]),
+            correlation_id=data["correlation_id"],
+            normalized_name=data["normalized_name"],
+            match=MatchBlock.model_validate(data["match"]),
+            classification=ClassificationBlock.model_validate(data["classification"]),
+            timings_ms=data["timings_ms"],
+            source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
+            replay_run_id=data["replay_run_id"],
+        )
+
+
+def match_block(result: MatchResult) -> MatchBlock:
+    runner_up = None
+    if result.runner_up is not None:
+        runner_id, runner_name, runner_score = result.runner_up
+        runner_up = RunnerUp(supplier_id=runner_id, supplier_name=runner_name, score=runner_score)
+    return MatchBlock(
+        supplier_id=result.supplier_id,
+        supplier_name=result.supplier_name,
+        score=round(result.score, 4),
+        match_type=result.match_type,
+        decision=result.decision,
+        runner_up=runner_up,
+        reason=result.reason,
+    )
+
+
+def classification_block(result: Classification) -> ClassificationBlock:
+    return ClassificationBlock(
+        entity_type=result.entity_type,
+        subtype=result.subtype,
+        sic_code=result.sic_code,
+        sic_description=result.sic_description,
+        confidence=round(result.confidence, 4),
+        method=result.method,
+        reason=result.reason,
+    )
+
+
+def enrich(
+    record: PayeeRecord,
+    index: SupplierIndex,
+    source: SourcePosition | None = None,
+    replay_run_id: str | None = None,
+) -> Enrichment:
+    """Match step then classify step (rules; the supplier's category when matched)."""
+    started = time.perf_counter()
+    normalized = normalize_name(record.payee_name)
+    match = index.match(
+        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code
+    )
+    matched_at = time.perf_counter()
+    matched = match.decision == "matched"
+    classification = classify_payee(
+        record.payee_name,
+        supplier_category=match.supplier_category if matched else None,
+        supplier_code=match.supplier_code if matched else None,
+    )
+    classified_at = time.perf_counter()
+    return Enrichment(
+        record=record,
+        correlation_id=correlation_id_for(record),
+        normalized_name=normalized.key,
+        match=match_block(match),
+        classification=classification_block(classification),
+        timings_ms={
+            "match": round((matched_at - started) * 1000, 3),
+            "classify": round((classified_at - matched_at) * 1000, 3),
+        },
+        source=source,
+        replay_run_id=replay_run_id,
+    )
+
+
+def review_reasons(enrichment: Enrichment, thresholds: Thresholds) -> list[str]:
+    reasons = []
+    if enrichment.match.decision == "ambiguous":
+        reasons.append("ambiguous_match")
+    if enrichment.classification.entity_type == "unknown":
+        reasons.append("unknown_entity_type")
+    if enrichment.classification.confidence < thresholds.review:
+        reasons.append("low_classification_confidence")
+    if enrichment.classification.method == "degraded":
+        reasons.append("llm_unavailable")
+    return reasons
+
+
+def current_versions(index: SupplierIndex, pipeline_version: str) -> Versions:
+    return Versions(pipeline=pipeline_version, rules=RULES_VERSION, index=index.index_version)
+
+
+def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresholds) -> EnrichedPayee:
+    """Decide step: status and review reasons, with the deterministic event id."""
+    reasons = review_reasons(enrichment, thresholds)
+    fingerprint = enrichment.record.fingerprint()
+    return EnrichedPayee(
+        event_id=EnrichedPayee.make_event_id(fingerprint, versions),
+        correlation_id=enrichment.correlation_id,
+        record_key=enrichment.record.record_key,
+        record_fingerprint=fingerprint,
+        input=enrichment.record,
+        normalized_name=enrichment.normalized_name,
+        match=enrichment.match,
+        classification=enrichment.classification,
+        status="review" if reasons else "enriched",
+        review_reasons=reasons,
+        versions=versions,
+        timings_ms=enrichment.timings_ms,
+        source=enrichment.source,
+        replay_run_id=enrichment.replay_run_id,
+        processed_at=datetime.now(UTC),
+    )
+
+
+def _audit(
+    subject: str,
+    correlation_id: str,
+    record_key: str | None,
+    action: str,
+    stage: str,
+    versions: Versions,
+    outcome: dict[str, object],
+    replay_run_id: str | None,
+    result_event_id: str | None = None,
+    timings_ms: dict[str, float] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        event_id=AuditEvent.make_event_id(subject, action, versions),
+        correlation_id=correlation_id,
+        record_key=record_key,
+        action=action,  # type: ignore[arg-type]
+        stage=stage,
+        outcome=outcome,
+        versions=versions,
+        timings_ms=timings_ms or {},
+        result_event_id=result_event_id,
+        replay_run_id=replay_run_id,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[AuditEvent]:
+    """One audit event per decision taken on a record. No payee name: ids and outcomes only."""
+    common = {
+        "subject": result.record_fingerprint,
+        "correlation_id": result.correlation_id,
+        "record_key": result.record_key,
+        "versions": result.versions,
+        "replay_run_id": result.replay_run_id,
+        "result_event_id": result.event_id,
+    }
+    match, classification = result.match, result.classification
+    events = [
+        _audit(action="received", stage="validate", outcome={"source": result.source and result.source.model_dump()}, **common),
+        _audit(
+            action="matched",
+            stage="match",
+            outcome={
+                "decision": match.decision,
+                "match_type": match.match_type,
+                "supplier_id": match.supplier_id,
+                "score": match.score,
+                "runner_up_id": match.runner_up.supplier_id if match.runner_up else None,
+                "reason": match.reason,
+            },
+            timings_ms={"match": result.timings_ms.get("match", 0.0)},
+            **common,
+        ),
+    ]
+    if sent_to_llm:
+        events.append(_audit(action="sent_to_llm", stage="llm", outcome={}, **common))
+    if classification.method == "degraded":
+        events.append(_audit(action="degraded", stage="llm", outcome={"reason": classification.reason}, **common))
+    events.append(
+        _audit(
+            action="classified",
+            stage="classify",
+            outcome={
+                "entity_type": classification.entity_type,
+                "subtype": classification.subtype,
+                "sic_code": classification.sic_code,
+                "confidence": classification.confidence,
+                "method": classification.method,
+            },
+            timings_ms={k: v for k, v in result.timings_ms.items() if k in ("classify", "llm")},
+            **common,
+        )
+    )
+    if result.status == "review":
+        events.append(_audit(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}, **common))
+    if result.replay_run_id:
+        events.append(_audit(action="replayed", stage="emit", outcome={}, **common))
+    events.append(_audit(action="emitted", stage="emit", outcome={"status": result.status}, timings_ms=result.timings_ms, **common))
+    return events
+
+
+def dead_letter(
+    rejection: Rejection,
+    raw_key: bytes | None,
+    raw_value: bytes | None,
+    source: SourcePosition,
+    replay_run_id: str | None = None,
+) -> DeadLetter:
+    value = raw_value or b""
+    value_digest = hashlib.sha256(value).hexdigest()
+    return DeadLetter(
+        event_id=DeadLetter.make_event_id(source.topic, source.partition, source.offset, value_digest),
+        correlation_id=deterministic_id("correlation", source.topic, value_digest),
+        stage=rejection.stage,
+        error_type=rejection.error_type,
+        error_message=rejection.message,
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        original_key_b64=base64.b64encode(raw_key).decode() if raw_key is not None else None,
+        original_value_b64=base64.b64encode(value).decode(),
+        original_size=len(value),
+        replay_run_id=replay_run_id,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def rejection_audit_event(letter: DeadLetter, versions: Versions) -> AuditEvent:
+    return _audit(
+        subject=letter.event_id,
+        correlation_id=letter.correlation_id,
+        record_key=None,
+        action="rejected",
+        stage=letter.stage,
+        versions=versions,
+        outcome={
+            "error_type": letter.error_type,
+            "dead_letter_event_id": letter.event_id,
+            "source_partition": letter.source_partition,
+            "source_offset": letter.source_offset,
+        },
+        replay_run_id=letter.replay_run_id,
+    )

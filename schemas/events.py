@@ -1,0 +1,229 @@
+"""Event models on every topic. Consumers get these as JSON Schema (`payee-stream schemas export`).
+
+Every output event carries ``schema_version`` and a deterministic ``event_id``: the same input
+processed by the same versions of rules and index gets the same id, so consumers can
+de-duplicate redeliveries (at-least-once) and upsert replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+NAME_MAX_LENGTH = 300
+# Fixed namespace so ids are stable across processes and releases.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4c47-9b3e-2f7d0c5b9a11")
+
+MetadataValue = str | int | float | bool | None
+
+
+def deterministic_id(*parts: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+class PayeeRecord(BaseModel):
+    """A payee as an upstream payment system publishes it to ``payees.raw``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+    schema_version: Literal[1] = 1
+    source_system: str = Field(min_length=1, max_length=100)
+    source_record_id: str = Field(min_length=1, max_length=200)
+    payee_name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    address_lines: list[str] = Field(default_factory=list, max_length=5)
+    city: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, max_length=50)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=60)
+    amount: Decimal | None = Field(default=None, max_digits=20, decimal_places=4)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    payment_date: date | None = None
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("payee_name")
+    @classmethod
+    def _name_has_letters_or_digits(cls, value: str) -> str:
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("payee_name has no letters or digits")
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("payee_name contains control characters")
+        return value
+
+    @field_validator("address_lines")
+    @classmethod
+    def _address_lines_are_short(cls, lines: list[str]) -> list[str]:
+        if any(len(line) > 200 for line in lines):
+            raise ValueError("address line longer than 200 characters")
+        return lines
+
+    @property
+    def record_key(self) -> str:
+        """Kafka key: keeps one payee's records on one partition, in order."""
+        return f"{self.source_system}:{self.source_record_id}"
+
+    def fingerprint(self) -> str:
+        """Digest of the canonical content, independent of field order and whitespace."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Versions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: str
+    rules: str
+    index: str
+
+
+class SourcePosition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class RunnerUp(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    supplier_id: str
+    supplier_name: str
+    score: float
+
+
+class MatchBlock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    supplier_id: str | None
+    supplier_name: str | None
+    score: float = Field(ge=0, le=1)
+    match_type: Literal["exact", "fuzzy", "none"]
+    decision: Literal["matched", "ambiguous", "none"]
+    runner_up: RunnerUp | None = None
+    reason: str
+
+
+EntityType = Literal["individual", "business", "government", "unknown"]
+ClassificationMethod = Literal["rules", "model", "supplier", "llm", "degraded"]
+
+
+class ClassificationBlock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entity_type: EntityType
+    subtype: str | None = None
+    sic_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+    sic_description: str | None = None
+    confidence: float = Field(ge=0, le=1)
+    method: ClassificationMethod
+    reason: str
+
+
+ResultStatus = Literal["enriched", "review"]
+
+
+class EnrichedPayee(BaseModel):
+    """Published to ``payees.enriched`` (and, when status is review, also to ``payees.review``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    correlation_id: str
+    record_key: str
+    record_fingerprint: str
+    input: PayeeRecord
+    normalized_name: str
+    match: MatchBlock
+    classification: ClassificationBlock
+    status: ResultStatus
+    review_reasons: list[str] = Field(default_factory=list)
+    versions: Versions
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    source: SourcePosition | None = None
+    replay_run_id: str | None = None
+    processed_at: datetime
+
+    @staticmethod
+    def make_event_id(record_fingerprint: str, versions: Versions) -> str:
+        return deterministic_id(
+            "enriched", record_fingerprint, versions.pipeline, versions.rules, versions.index
+        )
+
+
+AuditAction = Literal[
+    "received",
+    "rejected",
+    "matched",
+    "classified",
+    "sent_to_llm",
+    "degraded",
+    "sent_to_review",
+    "emitted",
+    "replayed",
+]
+
+
+class AuditEvent(BaseModel):
+    """One decision about one record, on ``payees.audit``. Carries no payee name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    correlation_id: str
+    record_key: str | None
+    action: AuditAction
+    stage: str
+    outcome: dict[str, Any] = Field(default_factory=dict)
+    versions: Versions
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    result_event_id: str | None = None
+    replay_run_id: str | None = None
+    occurred_at: datetime
+
+    @staticmethod
+    def make_event_id(subject: str, action: str, versions: Versions) -> str:
+        return deterministic_id(
+            "audit", subject, action, versions.pipeline, versions.rules, versions.index
+        )
+
+
+class DeadLetter(BaseModel):
+    """On ``payees.dlq``: the original bytes (base64) and why they were rejected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    correlation_id: str
+    stage: str
+    error_type: str
+    error_message: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_key_b64: str | None
+    original_value_b64: str
+    original_size: int
+    replay_run_id: str | None = None
+    occurred_at: datetime
+
+    @staticmethod
+    def make_event_id(source_topic: str, partition: int, offset: int, value_digest: str) -> str:
+        return deterministic_id("dlq", source_topic, str(partition), str(offset), value_digest)
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "payee_record": PayeeRecord,
+    "enriched_payee": EnrichedPayee,
+    "audit_event": AuditEvent,
+    "dead_letter": DeadLetter,
+}

@@ -1,0 +1,138 @@
+"""The Faust application: settings → app, topics, supplier index, LLM client, agents, web views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import faust
+import structlog
+
+from domain.classify import LlmClassifier, LlmConfig
+from domain.matching import SupplierIndex
+from domain.pipeline import Thresholds, current_versions
+from schemas.events import Versions
+from streams import metrics, tansu_compat
+from streams.kafka_io import bootstrap_servers
+from streams.settings import Settings
+from streams.supplier_index import SupplierIndexService
+from streams.topics import Topics, declare_topics
+
+log = structlog.get_logger(__name__)
+
+try:
+    PIPELINE_VERSION = version("payee-stream")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    PIPELINE_VERSION = "0.0.0+source"
+
+
+@dataclass
+class WorkerContext:
+    """What the agents share: settings, topics, the supplier index and the LLM client."""
+
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    index_service: SupplierIndexService
+    llm: LlmClassifier | None
+    thresholds: Thresholds
+
+    @property
+    def index(self) -> SupplierIndex:
+        return self.index_service.index
+
+    def versions(self) -> Versions:
+        return current_versions(self.index, PIPELINE_VERSION)
+
+    @property
+    def ready(self) -> bool:
+        return self.index_service.ready and not self.app.rebalancing
+
+
+def make_supplier_index(settings: Settings) -> SupplierIndex:
+    return SupplierIndex(
+        match_threshold=settings.match_threshold,
+        ambiguity_margin=settings.match_ambiguity_margin,
+    )
+
+
+def llm_config(settings: Settings) -> LlmConfig | None:
+    if not settings.llm_base_url:
+        return None
+    return LlmConfig(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        rate_per_s=settings.llm_rate_per_s,
+        burst=settings.llm_burst,
+        max_concurrency=settings.llm_max_concurrency,
+        cache_size=settings.llm_cache_size,
+        breaker_failure_threshold=settings.llm_breaker_failure_threshold,
+        breaker_reset_s=settings.llm_breaker_reset_s,
+    )
+
+
+def faust_app(settings: Settings, app_id: str) -> faust.App:
+    broker = settings.broker_url
+    conf: dict[str, object] = {
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+    }
+    if settings.on_tansu:
+        tansu_compat.install()
+        broker = tansu_compat.faust_broker_url(broker)
+        conf.update(tansu_compat.faust_overrides())
+    return faust.App(
+        app_id,
+        broker=broker,
+        store="memory://",
+        autodiscover=False,
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # At-least-once: results are published when the source offset is committed, and the
+        # commit waits for the broker to acknowledge them. A crash means redelivery, never loss.
+        stream_publish_on_commit=True,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        **conf,
+    )
+
+
+def create_worker(settings: Settings) -> WorkerContext:
+    """The enrichment worker: consumes ``payees.raw`` (and the LLM hand-off topic)."""
+    # Imported here: agents register themselves on the app they are given.
+    from agents import llm_fallback, process
+    from streams import views
+
+    app = faust_app(settings, settings.app_id)
+    index_service = SupplierIndexService(
+        bootstrap_servers=bootstrap_servers(settings),
+        topic=settings.topic_suppliers,
+        snapshot_dir=settings.data_dir / "supplier-index",
+        snapshot_interval_s=settings.index_snapshot_interval_s,
+        index_factory=lambda: make_supplier_index(settings),
+        on_change=lambda index: metrics.INDEX_SIZE.set(len(index)),
+    )
+    app.service(index_service)
+    config = llm_config(settings)
+    ctx = WorkerContext(
+        app=app,
+        settings=settings,
+        topics=declare_topics(app, settings),
+        index_service=index_service,
+        llm=LlmClassifier(config) if config else None,
+        thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
+    )
+    process.register(ctx)
+    if ctx.llm is not None:
+        llm_fallback.register(ctx)
+    views.register(ctx)
+    return ctx

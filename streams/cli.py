@@ -1,0 +1,176 @@
+"""``payee-stream`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from streams.settings import Settings, get_settings
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_worker
+    from streams.logging import configure_logging, faust_logging_config
+
+    configure_logging(settings.log_level)
+    ctx = create_worker(settings)
+    worker = faust.Worker(
+        ctx.app,
+        loglevel=settings.log_level.lower(),
+        logging_config=faust_logging_config(settings.log_level),
+        quiet=True,
+    )
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka_io import OutgoingRecord, ensure_topics, jsonl_or_csv_records, kafka_producer, publish
+
+    rows = list(jsonl_or_csv_records(args.file))
+
+    def outgoing() -> list[OutgoingRecord]:
+        records = []
+        for row in rows:
+            key = f"{row.get('source_system', '')}:{row.get('source_record_id', '')}".encode()
+            records.append(OutgoingRecord(key=key, value=json.dumps(row).encode()))
+        return records
+
+    async def run() -> int:
+        await ensure_topics(settings)
+        async with kafka_producer(settings) as producer:
+            with tqdm(total=len(rows), desc=f"→ {args.topic or settings.topic_raw}", unit="rec", file=sys.stderr) as bar:
+                return await publish(producer, args.topic or settings.topic_raw, outgoing(), on_sent=bar.update)
+
+    sent = asyncio.run(run())
+    print(f"published {sent} records", file=sys.stderr)
+    return 0
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka_io import topic_reader
+
+    async def run() -> None:
+        seen = 0
+        async with topic_reader(settings, args.topic, from_beginning=not args.new_only) as consumer:
+            while args.limit is None or seen < args.limit:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    for record in records:
+                        print(record.value.decode(errors="replace") if record.value else "null", flush=True)
+                        seen += 1
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_suppliers_load(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.supplier_loading import load_supplier_file
+
+    report = asyncio.run(load_supplier_file(settings, Path(args.file), Path(args.errors) if args.errors else None))
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.published else 1
+
+
+def cmd_suppliers_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.supplier_loading import delete_suppliers
+
+    deleted = asyncio.run(delete_suppliers(settings, args.supplier_ids))
+    print(f"published {deleted} tombstones", file=sys.stderr)
+    return 0
+
+
+def cmd_schemas_export(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.batch import run_batch
+
+    summary = run_batch(
+        input_path=Path(args.input),
+        suppliers_path=Path(args.suppliers),
+        output_path=Path(args.out),
+        match_threshold=settings.match_threshold,
+        ambiguity_margin=settings.match_ambiguity_margin,
+        progress=lambda total, desc: tqdm(total=total, desc=desc, unit="row", file=sys.stderr),
+    )
+    print(json.dumps(summary), file=sys.stderr)
+    return 0
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dev import run_dev
+
+    return run_dev(settings, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payee-stream", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("worker", help="run an enrichment worker").set_defaults(handler=cmd_worker)
+
+    dev = commands.add_parser(
+        "dev", help="embedded demo: local broker, worker, sample suppliers and payees, results"
+    )
+    dev.add_argument("--suppliers", help="supplier CSV(.gz); default: ../shared/data or the bundled sample")
+    dev.add_argument("--payees", help="payee CSV/JSONL; default: the bundled sample")
+    dev.add_argument("--keep-running", action="store_true", help="keep broker and worker up until Ctrl-C")
+    dev.set_defaults(handler=cmd_dev)
+
+    produce = commands.add_parser("produce", help="publish payee records from a CSV or JSONL file")
+    produce.add_argument("file")
+    produce.add_argument("--topic", help="default: the raw payee topic")
+    produce.set_defaults(handler=cmd_produce)
+
+    tail = commands.add_parser("tail", help="print the records of a topic")
+    tail.add_argument("topic")
+    tail.add_argument("--limit", type=int, help="stop after this many records")
+    tail.add_argument("--new-only", action="store_true", help="only records published from now on")
+    tail.set_defaults(handler=cmd_tail)
+
+    suppliers = commands.add_parser("suppliers", help="supplier index").add_subparsers(dest="action", required=True)
+    load = suppliers.add_parser("load", help="publish a supplier CSV(.gz) to the suppliers topic")
+    load.add_argument("file")
+    load.add_argument("--errors", help="write rejected rows to this CSV")
+    load.set_defaults(handler=cmd_suppliers_load)
+    delete = suppliers.add_parser("delete", help="delete suppliers (tombstones)")
+    delete.add_argument("supplier_ids", nargs="+")
+    delete.set_defaults(handler=cmd_suppliers_delete)
+
+    schemas = commands.add_parser("schemas", help="event schemas").add_subparsers(dest="action", required=True)
+    export = schemas.add_parser("export", help="write JSON Schema files for consumers")
+    export.add_argument("--out", default="schemas/json")
+    export.set_defaults(handler=cmd_schemas_export)
+
+    batch = commands.add_parser("batch", help="match and classify a CSV file without Kafka")
+    batch.add_argument("input", help="CSV with columns id,name[,address,city,state,postal_code]")
+    batch.add_argument("--suppliers", required=True)
+    batch.add_argument("--out", required=True)
+    batch.set_defaults(handler=cmd_batch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(get_settings(), args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Prometheus metrics, served by the worker's web server on ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+RECORDS_IN = Counter(
+    "payee_stream_records_in_total", "Records consumed, by topic", ["topic"], registry=REGISTRY
+)
+RECORDS_OUT = Counter(
+    "payee_stream_records_out_total", "Records produced, by topic", ["topic"], registry=REGISTRY
+)
+DEAD_LETTERS = Counter(
+    "payee_stream_dead_letters_total",
+    "Records sent to the dead-letter topic, by stage and reason",
+    ["stage", "reason"],
+    registry=REGISTRY,
+)
+STAGE_LATENCY = Histogram(
+    "payee_stream_stage_latency_seconds",
+    "Time spent in one processing step",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+END_TO_END_LATENCY = Histogram(
+    "payee_stream_end_to_end_latency_seconds",
+    "From the input record's timestamp to its result being handed to the producer",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MATCH_OUTCOMES = Counter(
+    "payee_stream_match_outcomes_total",
+    "Match decisions, by decision and match type",
+    ["decision", "match_type"],
+    registry=REGISTRY,
+)
+MATCH_SCORE = Histogram(
+    "payee_stream_match_score",
+    "Score of the best candidate",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0),
+    registry=REGISTRY,
+)
+CLASSIFICATIONS = Counter(
+    "payee_stream_classifications_total",
+    "Classifications, by entity type and method (rules, model, supplier, llm, degraded)",
+    ["entity_type", "method"],
+    registry=REGISTRY,
+)
+REVIEWS = Counter(
+    "payee_stream_review_total", "Results sent to review, by reason", ["reason"], registry=REGISTRY
+)
+LLM_CALLS = Counter(
+    "payee_stream_llm_calls_total", "LLM requests, by outcome", ["outcome"], registry=REGISTRY
+)
+LLM_TOKENS = Counter(
+    "payee_stream_llm_tokens_total", "LLM tokens used, by kind", ["kind"], registry=REGISTRY
+)
+LLM_BREAKER_OPEN = Gauge(
+    "payee_stream_llm_breaker_open",
+    "1 while the LLM circuit breaker is open or half-open",
+    registry=REGISTRY,
+)
+INDEX_SIZE = Gauge(
+    "payee_stream_supplier_index_size", "Suppliers held in this worker's index", registry=REGISTRY
+)
+INDEX_READY = Gauge(
+    "payee_stream_supplier_index_ready", "1 once the index has caught up", registry=REGISTRY
+)
+SINK_BACKLOG = Gauge(
+    "payee_stream_sink_backlog",
+    "Events received by the PostgreSQL sink and not yet written",
+    registry=REGISTRY,
+)
+SINK_WRITES = Counter(
+    "payee_stream_sink_rows_written_total", "Rows written by the PostgreSQL sink", ["table"], registry=REGISTRY
+)
+SINK_ERRORS = Counter(
+    "payee_stream_sink_errors_total", "Failed PostgreSQL sink write attempts", registry=REGISTRY
+)
+AGENT_ERRORS = Counter(
+    "payee_stream_agent_errors_total",
+    "Exceptions caught in an agent (the record went to the dead-letter topic)",
+    ["agent"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,84 @@
+"""The one place settings are read: environment variables prefixed ``PAYEE_STREAM_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYEE_STREAM_", frozen=True, extra="ignore")
+
+    # Broker
+    broker_url: str = "kafka://127.0.0.1:9092"
+    # "tansu" switches on the workarounds for the embedded Tansu broker (streams/tansu_compat.py);
+    # production runs against Apache Kafka with "kafka".
+    broker_flavor: Literal["kafka", "tansu"] = "kafka"
+    app_id: str = "payee-stream"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Outputs are published when the source offset commits, so a short interval bounds latency.
+    commit_interval_s: float = Field(default=0.5, gt=0)
+    session_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+
+    # Topics
+    topic_raw: str = "payees.raw"
+    topic_enriched: str = "payees.enriched"
+    topic_review: str = "payees.review"
+    topic_audit: str = "payees.audit"
+    topic_dlq: str = "payees.dlq"
+    topic_llm: str = "payees.llm"
+    topic_suppliers: str = "suppliers"
+
+    # Worker
+    data_dir: Path = Path(".payee-stream")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    log_level: str = "INFO"
+    max_record_bytes: int = Field(default=64 * 1024, gt=0)
+    max_name_length: int = Field(default=300, gt=0)
+    index_snapshot_interval_s: float = Field(default=60.0, gt=0)
+
+    # Decisions
+    match_threshold: float = Field(default=0.85, ge=0, le=1)
+    match_ambiguity_margin: float = Field(default=0.05, ge=0, le=1)
+    review_threshold: float = Field(default=0.75, ge=0, le=1)
+    llm_threshold: float = Field(default=0.70, ge=0, le=1)
+
+    # LLM (any OpenAI-compatible endpoint); disabled when no base URL is set.
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str = "unused"
+    llm_timeout_s: float = Field(default=10.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    llm_rate_per_s: float = Field(default=5.0, gt=0)
+    llm_burst: int = Field(default=10, ge=1)
+    llm_max_concurrency: int = Field(default=4, ge=1)
+    llm_cache_size: int = Field(default=10_000, ge=0)
+    llm_breaker_failure_threshold: int = Field(default=5, ge=1)
+    llm_breaker_reset_s: float = Field(default=30.0, gt=0)
+
+    # PostgreSQL sink
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    @property
+    def on_tansu(self) -> bool:
+        return self.broker_flavor == "tansu"
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as environment variables, to hand to a child process."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"PAYEE_STREAM_{name.upper()}"] = str(value)
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
