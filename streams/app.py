@@ -112,6 +112,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     from agents import llm_fallback, process
     from streams import views
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, settings.app_id)
     index_service = SupplierIndexService(
         bootstrap_servers=bootstrap_servers(settings),

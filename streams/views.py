@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams import metrics
 from streams.app import WorkerContext
+
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+def assigned_partitions(app: faust.App) -> set[TP]:
+    try:
+        return set(app.consumer.assignment())
+    except ConsumerNotStarted:
+        return set()
+
+
+def lag_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "payee_stream_consumer_lag",
+        "High-water mark minus committed offset, per topic partition",
+        labels=["topic", "partition"],
+    )
 
 
 class ConsumerLagCollector(Collector):
@@ -19,14 +40,13 @@ class ConsumerLagCollector(Collector):
     def __init__(self, ctx: WorkerContext) -> None:
         self._ctx = ctx
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield lag_family()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "payee_stream_consumer_lag",
-            "High-water mark minus committed offset, per topic partition",
-            labels=["topic", "partition"],
-        )
+        family = lag_family()
         consumer = self._ctx.app.consumer
-        for tp in sorted(consumer.assignment()):
+        for tp in sorted(assigned_partitions(self._ctx.app)):
             highwater = consumer.highwater(tp)
             committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
             if highwater is not None:
@@ -51,7 +71,7 @@ def register(ctx: WorkerContext) -> None:
                 "supplier_index_ready": ctx.index_service.ready,
                 "suppliers": len(ctx.index),
                 "rebalancing": bool(app.rebalancing),
-                "assigned_partitions": len(app.consumer.assignment()),
+                "assigned_partitions": len(assigned_partitions(app)),
             }
             return self.json(body, status=200 if ctx.ready else 503)
 
@@ -59,4 +79,5 @@ def register(ctx: WorkerContext) -> None:
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             metrics.INDEX_READY.set(1 if ctx.index_service.ready else 0)
-            return self.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+            # aiohttp wants the charset outside content_type; the exposition format is UTF-8.
+            return self.text(generate_latest(metrics.REGISTRY).decode(), content_type=PROMETHEUS_TEXT)

@@ -25,6 +25,7 @@ MALFORMED_VALUES = [
     b'{"source_system": "ap", "source_record_id": "x", "payee_name": "ACME", "amount": "lots"}',
     b"[1, 2, 3]",
     b"\xff\xfe\x00garbage",
+    b'{"source_system": "ap", "source_record_id": "x", "payee_name": "' + b"B" * 70_000 + b'"}',
 ]
 
 
@@ -91,6 +92,7 @@ def test_worker_killed_mid_stream_loses_nothing(loaded_settings, start_worker):
     values, good_keys, _ = make_stream(6_000, malformed_every=10**9)
     worker = start_worker(settings, "first")
     worker.wait_ready(timeout_s=90)
+    suppliers_before = worker.readiness()["suppliers"]
     publish_values(settings, values)
 
     # Kill once some results are out but well before the end.
@@ -100,6 +102,8 @@ def test_worker_killed_mid_stream_loses_nothing(loaded_settings, start_worker):
 
     restarted = start_worker(settings, "second")
     restarted.wait_ready(timeout_s=90)
+    # The supplier index comes back whole (from its local snapshot plus the topic).
+    assert restarted.readiness()["suppliers"] == suppliers_before > 0
     results = read_topic(settings, settings.topic_enriched, expected=len(good_keys), timeout_s=240)
     assert_exactly_once(results, good_keys)
 

@@ -1,0 +1,87 @@
+"""Validate step and event identity, without Faust or a broker."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from domain.pipeline import Rejection, dead_letter, decode_record
+from schemas.events import EnrichedPayee, PayeeRecord, SourcePosition, Versions
+
+MAX_BYTES = 64 * 1024
+
+
+def raw(**fields: object) -> bytes:
+    record = {"source_system": "ap", "source_record_id": "42", "payee_name": "ACME TOOLS INC"}
+    record.update(fields)
+    return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
+
+
+def test_a_good_record_decodes():
+    record = decode_record(raw(amount="12.50", currency="USD", city="Austin"), MAX_BYTES)
+    assert isinstance(record, PayeeRecord)
+    assert record.record_key == "ap:42"
+    assert str(record.amount) == "12.50"
+
+
+@pytest.mark.parametrize(
+    ("value", "error_type"),
+    [
+        (None, "empty_message"),
+        (b"{not json", "malformed_json"),
+        (b"\xff\xfe garbage", "malformed_json"),
+        (b"[1, 2]", "not_an_object"),
+        (raw(payee_name=""), "schema_violation"),
+        (raw(payee_name="   "), "schema_violation"),
+        (raw(payee_name="A" * 301), "schema_violation"),
+        (raw(payee_name="--- ..."), "schema_violation"),
+        (raw(payee_name="ACME\x00INC"), "schema_violation"),
+        (raw(payee_name=...), "schema_violation"),
+        (raw(amount="lots"), "schema_violation"),
+        (raw(currency="dollars"), "schema_violation"),
+        (raw(payment_date="yesterday"), "schema_violation"),
+        (raw(source_system=7), "schema_violation"),
+        (b'{"x": "' + b"y" * MAX_BYTES + b'"}', "oversized"),
+    ],
+)
+def test_bad_records_are_rejections_not_exceptions(value, error_type):
+    result = decode_record(value, MAX_BYTES)
+    assert isinstance(result, Rejection)
+    assert result.error_type == error_type
+    assert result.stage == "validate"
+
+
+def test_rejection_message_names_the_field():
+    result = decode_record(raw(amount="lots"), MAX_BYTES)
+    assert isinstance(result, Rejection) and "amount" in result.message
+
+
+def test_fingerprint_ignores_field_order_and_whitespace():
+    first = decode_record(b'{"source_system":"ap","source_record_id":"1","payee_name":"ACME INC"}', MAX_BYTES)
+    second = decode_record(b'{"payee_name":"  ACME INC ","source_record_id":"1","source_system":"ap"}', MAX_BYTES)
+    assert isinstance(first, PayeeRecord) and isinstance(second, PayeeRecord)
+    assert first.fingerprint() == second.fingerprint()
+
+
+def test_event_id_is_deterministic_per_input_and_versions():
+    record = decode_record(raw(), MAX_BYTES)
+    other = decode_record(raw(payee_name="ACME TOOLS LLC"), MAX_BYTES)
+    assert isinstance(record, PayeeRecord) and isinstance(other, PayeeRecord)
+    v1 = Versions(pipeline="1", rules="r1", index="abc")
+    v2 = Versions(pipeline="1", rules="r1", index="abd")
+    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) == EnrichedPayee.make_event_id(record.fingerprint(), v1)
+    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) != EnrichedPayee.make_event_id(record.fingerprint(), v2)
+    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) != EnrichedPayee.make_event_id(other.fingerprint(), v1)
+
+
+def test_dead_letter_keeps_original_bytes_and_position():
+    original = b"{not json"
+    source = SourcePosition(topic="payees.raw", partition=3, offset=17)
+    letter = dead_letter(Rejection("validate", "malformed_json", "bad"), b"k", original, source)
+    assert base64.b64decode(letter.original_value_b64) == original
+    assert base64.b64decode(letter.original_key_b64 or "") == b"k"
+    assert (letter.source_partition, letter.source_offset, letter.stage) == (3, 17, "validate")
+    again = dead_letter(Rejection("validate", "malformed_json", "bad"), b"k", original, source)
+    assert again.event_id == letter.event_id
