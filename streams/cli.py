@@ -114,6 +114,26 @@ def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay import Bound, ReplayFilter, replay
+
+    with tqdm(desc="replay", unit="rec", file=sys.stderr) as bar:
+        summary = asyncio.run(
+            replay(
+                settings,
+                start=Bound.parse(args.from_) if args.from_ else None,
+                stop=Bound.parse(args.to) if args.to else None,
+                partition=args.partition,
+                record_filter=ReplayFilter.parse(args.filter) if args.filter else None,
+                from_dead_letters=args.dead_letters,
+                run_id=args.run_id,
+                on_progress=bar.update,
+            )
+        )
+    print(json.dumps(summary.as_dict()))
+    return 0 if summary.failed == 0 else 1
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev import run_dev
 
@@ -164,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--suppliers", required=True)
     batch.add_argument("--out", required=True)
     batch.set_defaults(handler=cmd_batch)
+    replay = commands.add_parser("replay", help="re-send a range of payees.raw (or the DLQ) through the pipeline")
+    replay.add_argument("--from", dest="from_", help="offset, ISO timestamp or epoch ms (inclusive); default: start")
+    replay.add_argument("--to", help="offset, ISO timestamp or epoch ms (exclusive); default: current end")
+    replay.add_argument("--partition", type=int)
+    replay.add_argument("--filter", help="FIELD=VALUE on the payee record, e.g. source=ap-east")
+    replay.add_argument("--dead-letters", action="store_true", help="replay the dead-letter topic's originals")
+    replay.add_argument("--run-id", help="default: a new UUID")
+    replay.set_defaults(handler=cmd_replay)
     return parser
 
 
