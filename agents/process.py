@@ -28,20 +28,23 @@ async def handle_raw_event(ctx: WorkerContext, event: EventT) -> None:
             decoded = decode_record(event.value, ctx.settings.max_record_bytes)
         if isinstance(decoded, Rejection):
             await emit_dead_letter(ctx, decoded, event.key, event.value, source, replay_run_id)
+            ctx.count_outcome(dead_lettered=True)
             return
         enrichment = enrich(decoded, ctx.index, source=source, replay_run_id=replay_run_id)
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
         if ctx.llm is not None and enrichment.needs_llm(ctx.thresholds):
             await ctx.topics.llm.send(key=event.key, value=enrichment.to_json())
             metrics.RECORDS_OUT.labels(topic=ctx.topics.llm.get_topic_name()).inc()
-            return
-        result = build_result(enrichment, ctx.versions(), ctx.thresholds)
-        await emit_result(ctx, result, sent_to_llm=False, received_at=message.timestamp)
+        else:
+            result = build_result(enrichment, ctx.versions(), ctx.thresholds)
+            await emit_result(ctx, result, sent_to_llm=False, received_at=message.timestamp)
+        ctx.count_outcome(dead_lettered=False)
     except Exception as exc:  # a bug or bad data in the core must not lose the record
         metrics.AGENT_ERRORS.labels(agent="process").inc()
         log.exception("process_failed", source_partition=source.partition, source_offset=source.offset)
         rejection = Rejection("enrich", type(exc).__name__, str(exc)[:500])
         await emit_dead_letter(ctx, rejection, event.key, event.value, source, replay_run_id)
+        ctx.count_outcome(dead_lettered=True)
     finally:
         structlog.contextvars.clear_contextvars()
 
@@ -51,4 +54,5 @@ def register(ctx: WorkerContext) -> None:
     async def process_payees(stream: StreamT) -> None:
         await ctx.index_service.wait_ready()
         async for event in stream.events():
+            await ctx.consuming.wait()  # held while the poison-flood guard is tripped
             await handle_raw_event(ctx, event)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 import faust
 import structlog
 
+from domain.dead_letter_guard import DeadLetterGuard
 from domain.classify import LlmClassifier, LlmConfig
 from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, current_versions
@@ -36,6 +38,12 @@ class WorkerContext:
     index_service: SupplierIndexService
     llm: LlmClassifier | None
     thresholds: Thresholds
+    dead_letter_guard: DeadLetterGuard
+    # Set while consuming is allowed; cleared when the guard trips with action "pause".
+    consuming: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.consuming.set()
 
     @property
     def index(self) -> SupplierIndex:
@@ -46,7 +54,25 @@ class WorkerContext:
 
     @property
     def ready(self) -> bool:
-        return self.index_service.ready and not self.app.rebalancing
+        return self.index_service.ready and not self.app.rebalancing and self.consuming.is_set()
+
+    def count_outcome(self, dead_lettered: bool) -> None:
+        if not self.dead_letter_guard.record(dead_lettered):
+            return
+        metrics.DLQ_GUARD_TRIPPED.set(1)
+        log.error(
+            "dead_letter_guard_tripped",
+            ratio=round(self.dead_letter_guard.ratio, 3),
+            action=self.settings.dlq_guard_action,
+        )
+        if self.settings.dlq_guard_action == "pause":
+            self.consuming.clear()
+
+    def resume_after_guard(self) -> None:
+        self.dead_letter_guard.reset()
+        metrics.DLQ_GUARD_TRIPPED.set(0)
+        self.consuming.set()
+        log.warning("dead_letter_guard_resumed")
 
 
 def make_supplier_index(settings: Settings) -> SupplierIndex:
@@ -131,6 +157,11 @@ def create_worker(settings: Settings) -> WorkerContext:
         index_service=index_service,
         llm=LlmClassifier(config) if config else None,
         thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
+        dead_letter_guard=DeadLetterGuard(
+            window=settings.dlq_guard_window,
+            max_ratio=settings.dlq_guard_max_ratio,
+            min_records=settings.dlq_guard_min_records,
+        ),
     )
     process.register(ctx)
     if ctx.llm is not None:

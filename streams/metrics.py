@@ -88,3 +88,14 @@ AGENT_ERRORS = Counter(
     ["agent"],
     registry=REGISTRY,
 )
+DLQ_GUARD_TRIPPED = Gauge(
+    "payee_stream_dlq_guard_tripped",
+    "1 while the poison-flood guard is tripped (dead-letter ratio over its limit)",
+    registry=REGISTRY,
+)
+SINK_REJECTED = Counter(
+    "payee_stream_sink_rejected_total",
+    "Records the PostgreSQL sink could not decode or store, by topic (kept in sink_rejected_records)",
+    ["topic"],
+    registry=REGISTRY,
+)

@@ -41,8 +41,13 @@ class Settings(BaseSettings):
     web_port: int = 6066
     log_level: str = "INFO"
     max_record_bytes: int = Field(default=64 * 1024, gt=0)
-    max_name_length: int = Field(default=300, gt=0)
     index_snapshot_interval_s: float = Field(default=60.0, gt=0)
+    # Poison-flood guard: over the last `window` records, more than `max_ratio` dead letters
+    # (after at least `min_records`) trips it; "pause" stops consuming until resumed, "alert" only alerts.
+    dlq_guard_window: int = Field(default=1000, ge=10)
+    dlq_guard_max_ratio: float = Field(default=0.5, gt=0, le=1)
+    dlq_guard_min_records: int = Field(default=200, ge=1)
+    dlq_guard_action: Literal["pause", "alert"] = "pause"
 
     # Decisions
     match_threshold: float = Field(default=0.85, ge=0, le=1)
@@ -65,6 +70,13 @@ class Settings(BaseSettings):
 
     # PostgreSQL sink
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # Tables live in this schema (created by `payee-stream db migrate`); tests use one per test.
+    postgres_schema: str = Field(default="public", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    sink_metrics_port: int = 6067
+    sink_batch_size: int = Field(default=1000, ge=1)
+    # Failed writes are retried with exponential backoff and jitter between these bounds.
+    sink_retry_initial_s: float = Field(default=0.2, gt=0)
+    sink_retry_max_s: float = Field(default=10.0, gt=0)
 
     @property
     def on_tansu(self) -> bool:

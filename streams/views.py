@@ -72,8 +72,17 @@ def register(ctx: WorkerContext) -> None:
                 "suppliers": len(ctx.index),
                 "rebalancing": bool(app.rebalancing),
                 "assigned_partitions": len(assigned_partitions(app)),
+                "dead_letter_guard_tripped": ctx.dead_letter_guard.tripped,
             }
             return self.json(body, status=200 if ctx.ready else 503)
+
+    @app.page("/dead-letter-guard/resume")
+    class ResumeAfterGuard(View):
+        """An operator has looked at the flood of dead letters and lets the worker go on."""
+
+        async def post(self, request: Request) -> Response:
+            ctx.resume_after_guard()
+            return self.json({"resumed": True})
 
     @app.page("/metrics")
     class Metrics(View):

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from schemas.events import EnrichedPayee, PayeeRecord, Versions
-from tests.integration.conftest import FIXTURE_SUPPLIERS, publish_values, read_topic
+from tests.conftest import FIXTURE_SUPPLIERS, publish_values, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from streams.replay import Bound, ReplayFilter, replay
-from tests.integration.conftest import publish_values, read_topic
+from tests.conftest import publish_values, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publ
 from streams.settings import Settings
 from streams.supplier_loading import load_supplier_file
 
-FIXTURE_SUPPLIERS = Path(__file__).resolve().parent.parent / "fixtures" / "suppliers_sample.csv"
+FIXTURE_SUPPLIERS = Path(__file__).resolve().parent / "fixtures" / "suppliers_sample.csv"
 
 
 @pytest.fixture(scope="session")
