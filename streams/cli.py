@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from streams.db_cli import register_commands, register_supplier_sync
 from streams.settings import Settings, get_settings
 
 
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.set_defaults(handler=cmd_tail)
 
     suppliers = commands.add_parser("suppliers", help="supplier index").add_subparsers(dest="action", required=True)
+    register_supplier_sync(suppliers)
     load = suppliers.add_parser("load", help="publish a supplier CSV(.gz) to the suppliers topic")
     load.add_argument("file")
     load.add_argument("--errors", help="write rejected rows to this CSV")
@@ -192,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dead-letters", action="store_true", help="replay the dead-letter topic's originals")
     replay.add_argument("--run-id", help="default: a new UUID")
     replay.set_defaults(handler=cmd_replay)
+    register_commands(commands)
     return parser
 
 

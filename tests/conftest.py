@@ -6,17 +6,20 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from streams.db import quote_ident
 from streams.dev import WorkerProcess
 from streams.embedded_broker import EmbeddedTansu, free_port
 from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publish, topic_reader
 from streams.settings import Settings
 from streams.supplier_loading import load_supplier_file
 
+TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 FIXTURE_SUPPLIERS = Path(__file__).resolve().parent / "fixtures" / "suppliers_sample.csv"
 
 
@@ -97,3 +100,15 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float, 
         return values
 
     return asyncio.run(run())
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh schema name in the test database; the schema is dropped afterwards."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    conn = await asyncpg.connect(TEST_DSN)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+    finally:
+        await conn.close()

@@ -1,0 +1,502 @@
+"""PostgreSQL sink: audit events and results from Kafka into PostgreSQL, once per event id.
+
+A consumer group of its own (``{app_id}-sink``) reads the audit and enriched topics. Each
+fetched batch is written in one transaction, and only then are its offsets committed, so a
+crash or an outage loses nothing: the batch is read again and written again, and the
+deterministic event ids turn the second write into a no-op (``ON CONFLICT DO NOTHING``).
+
+While PostgreSQL is down the same batch is retried with capped exponential backoff; records
+that can never be stored (undecodable, invalid ids) are set aside in ``sink_rejected_records``
+instead of blocking the stream. Logs carry ids, offsets and error codes, never payee names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from schemas.events import AuditEvent, EnrichedPayee
+from streams import metrics
+from streams.db import migrate, server_settings
+from streams.kafka_io import bootstrap_servers, ensure_topics
+from streams.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+EventT = TypeVar("EventT", AuditEvent, EnrichedPayee)
+
+# A write of one batch takes milliseconds; anything this slow is a hung connection.
+COMMAND_TIMEOUT_S = 30.0
+FETCH_TIMEOUT_MS = 500
+
+
+class ConsumedRecord(Protocol):
+    """The parts of an aiokafka ``ConsumerRecord`` the sink reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+class AuditRow(NamedTuple):
+    event_id: uuid.UUID
+    correlation_id: str
+    record_key: str | None
+    action: str
+    stage: str
+    outcome: str
+    versions: str
+    timings_ms: str
+    result_event_id: uuid.UUID | None
+    replay_run_id: str | None
+    occurred_at: datetime
+
+
+class ResultRow(NamedTuple):
+    event_id: uuid.UUID
+    record_key: str
+    correlation_id: str
+    status: str
+    entity_type: str
+    subtype: str | None
+    sic_code: str | None
+    confidence: float
+    method: str
+    supplier_id: str | None
+    match_score: float
+    match_type: str
+    versions: str
+    result: str
+    replay_run_id: str | None
+    processed_at: datetime
+
+
+class RejectedRow(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    value: bytes | None
+
+
+@dataclass
+class SinkBatch:
+    audit: list[AuditRow] = field(default_factory=list)
+    results: list[ResultRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+class UnstorableEvent(ValueError):
+    """A decoded event PostgreSQL would refuse; the message names no field values."""
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # pydantic accepts NaN and Infinity; jsonb does not
+        raise UnstorableEvent("number is NaN or infinite") from None
+
+
+def _check_no_nul(value: Any) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL, which JSON allows (unpaired surrogates, the
+    other unstorable text, are already refused by pydantic's JSON parser)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise UnstorableEvent("text contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_no_nul(key)
+            _check_no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_no_nul(item)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise UnstorableEvent("event id is not a UUID") from None
+
+
+def _aware(moment: datetime) -> datetime:
+    """Timestamps without a zone are taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _decode(model: type[EventT], value: bytes | None) -> EventT:
+    if value is None:
+        raise UnstorableEvent("empty value")
+    event = model.model_validate_json(value)
+    _check_no_nul(event.model_dump(mode="json"))
+    return event
+
+
+def audit_row(event: AuditEvent) -> AuditRow:
+    return AuditRow(
+        event_id=_uuid(event.event_id),
+        correlation_id=event.correlation_id,
+        record_key=event.record_key,
+        action=event.action,
+        stage=event.stage,
+        outcome=_json(event.outcome),
+        versions=_json(event.versions.model_dump(mode="json")),
+        timings_ms=_json(event.timings_ms),
+        result_event_id=_uuid(event.result_event_id) if event.result_event_id else None,
+        replay_run_id=event.replay_run_id,
+        occurred_at=_aware(event.occurred_at),
+    )
+
+
+def result_row(event: EnrichedPayee) -> ResultRow:
+    match, classification = event.match, event.classification
+    return ResultRow(
+        event_id=_uuid(event.event_id),
+        record_key=event.record_key,
+        correlation_id=event.correlation_id,
+        status=event.status,
+        entity_type=classification.entity_type,
+        subtype=classification.subtype,
+        sic_code=classification.sic_code,
+        confidence=classification.confidence,
+        method=classification.method,
+        supplier_id=match.supplier_id,
+        match_score=match.score,
+        match_type=match.match_type,
+        versions=_json(event.versions.model_dump(mode="json")),
+        result=_json(event.model_dump(mode="json")),
+        replay_run_id=event.replay_run_id,
+        processed_at=_aware(event.processed_at),
+    )
+
+
+def rejection_reason(error: ValidationError | UnstorableEvent) -> str:
+    """Why a record was rejected, without its content (pydantic messages quote input values)."""
+    if isinstance(error, ValidationError):
+        problems = "; ".join(".".join(map(str, e["loc"])) + f": {e['type']}" for e in error.errors()[:5])
+        return f"{error.error_count()} validation error(s): {problems}"
+    return str(error)
+
+
+def rows_from_events(records: Iterable[ConsumedRecord], audit_topic: str, enriched_topic: str) -> SinkBatch:
+    """Decode consumed records into table rows; what cannot be stored becomes a rejected row."""
+    batch = SinkBatch()
+    for record in records:
+        try:
+            if record.topic == audit_topic:
+                batch.audit.append(audit_row(_decode(AuditEvent, record.value)))
+            elif record.topic == enriched_topic:
+                batch.results.append(result_row(_decode(EnrichedPayee, record.value)))
+            else:
+                raise UnstorableEvent("record from a topic the sink does not store")
+        except (ValidationError, UnstorableEvent) as error:
+            batch.rejected.append(
+                RejectedRow(
+                    record.topic, record.partition, record.offset, rejection_reason(error), record.value
+                )
+            )
+    return batch
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows → one list per column, the shape ``unnest`` takes."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _row_count(status: str) -> int:
+    """Rows affected, from a command status such as ``INSERT 0 42``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+INSERT_AUDIT_SQL = """
+INSERT INTO audit_events (event_id, correlation_id, record_key, action, stage, outcome, versions,
+                          timings_ms, result_event_id, replay_run_id, occurred_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[],
+                     $7::jsonb[], $8::jsonb[], $9::uuid[], $10::text[], $11::timestamptz[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+# Both result statements read the same parameters: the batch's result rows as columns.
+RESULT_ROWS_SQL = """
+unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+       $8::float8[], $9::text[], $10::text[], $11::float8[], $12::text[], $13::jsonb[],
+       $14::jsonb[], $15::text[], $16::timestamptz[])
+    AS r(event_id, record_key, correlation_id, status, entity_type, subtype, sic_code, confidence,
+         method, supplier_id, match_score, match_type, versions, result, replay_run_id, processed_at)
+"""
+
+INSERT_RESULT_EVENTS_SQL = f"""
+INSERT INTO payee_result_events (event_id, record_key, correlation_id, status, replay_run_id,
+                                 result, processed_at)
+SELECT event_id, record_key, correlation_id, status, replay_run_id, result, processed_at
+FROM {RESULT_ROWS_SQL}
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+# DISTINCT ON: one command may not update a row twice, so only each key's newest result is
+# offered. The WHERE keeps a newer stored result from being replaced by an older redelivery,
+# and skips rewriting the very same event.
+UPSERT_LATEST_RESULTS_SQL = f"""
+INSERT INTO payee_results (record_key, event_id, status, entity_type, subtype, sic_code, confidence,
+                           method, supplier_id, match_score, match_type, versions, result, processed_at)
+SELECT DISTINCT ON (record_key)
+       record_key, event_id, status, entity_type, subtype, sic_code, confidence, method,
+       supplier_id, match_score, match_type, versions, result, processed_at
+FROM {RESULT_ROWS_SQL}
+ORDER BY record_key, processed_at DESC, event_id DESC
+ON CONFLICT (record_key) DO UPDATE
+SET event_id = excluded.event_id, status = excluded.status, entity_type = excluded.entity_type,
+    subtype = excluded.subtype, sic_code = excluded.sic_code, confidence = excluded.confidence,
+    method = excluded.method, supplier_id = excluded.supplier_id,
+    match_score = excluded.match_score, match_type = excluded.match_type,
+    versions = excluded.versions, result = excluded.result, processed_at = excluded.processed_at,
+    updated_at = now()
+WHERE excluded.processed_at >= payee_results.processed_at
+  AND excluded.event_id <> payee_results.event_id
+"""
+
+INSERT_REJECTED_SQL = """
+INSERT INTO sink_rejected_records (topic, kafka_partition, kafka_offset, reason, value)
+SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::bytea[])
+ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
+"""
+
+
+class SinkWriter:
+    """Writes batches to PostgreSQL through a small pool, created on first use and re-created
+    after failures so that the sink reconnects by itself when PostgreSQL comes back."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None
+
+    async def _acquire_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._settings.postgres_dsn,
+                min_size=1,
+                max_size=2,
+                server_settings=server_settings(self._settings),
+                command_timeout=COMMAND_TIMEOUT_S,
+            )
+        return self._pool
+
+    async def migrate(self) -> None:
+        pool = await self._acquire_pool()
+        async with pool.acquire() as conn:
+            await migrate(conn, self._settings.postgres_schema)
+
+    async def write(self, batch: SinkBatch) -> dict[str, int]:
+        """Write the batch in one transaction; returns the rows inserted or updated per table."""
+        pool = await self._acquire_pool()
+        written: dict[str, int] = {}
+        async with pool.acquire() as conn, conn.transaction():
+            if batch.audit:
+                written["audit_events"] = _row_count(
+                    await conn.execute(INSERT_AUDIT_SQL, *_columns(batch.audit, len(AuditRow._fields)))
+                )
+            if batch.results:
+                columns = _columns(batch.results, len(ResultRow._fields))
+                written["payee_result_events"] = _row_count(
+                    await conn.execute(INSERT_RESULT_EVENTS_SQL, *columns)
+                )
+                written["payee_results"] = _row_count(await conn.execute(UPSERT_LATEST_RESULTS_SQL, *columns))
+            if batch.rejected:
+                written["sink_rejected_records"] = _row_count(
+                    await conn.execute(
+                        INSERT_REJECTED_SQL, *_columns(batch.rejected, len(RejectedRow._fields))
+                    )
+                )
+        for table, count in written.items():
+            metrics.SINK_WRITES.labels(table=table).inc(count)
+        return written
+
+    def reset(self) -> None:
+        """Drop the pool after a failure; the next write connects afresh."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+def backoff_delay(
+    attempt: int, initial_s: float, max_s: float, jitter: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): doubling from ``initial_s`` up to
+    ``max_s``, with the upper half randomised so that sinks restarting together spread out."""
+    ceiling = min(max_s, initial_s * 2**attempt)
+    return ceiling / 2 + jitter() * ceiling / 2
+
+
+def _error_fields(error: BaseException) -> dict[str, str]:
+    # PostgreSQL's and asyncpg's messages can quote the offending value (a payee name, say);
+    # only socket errors' messages are logged.
+    fields = {"error_type": type(error).__name__}
+    if isinstance(error, asyncpg.PostgresError):
+        fields["sqlstate"] = error.sqlstate or ""
+    elif isinstance(error, OSError):
+        fields["error"] = str(error)
+    return fields
+
+
+async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds``; True if ``stop`` was set by then."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def retry_until_done(
+    operation: Callable[[], Awaitable[object]],
+    writer: SinkWriter,
+    settings: Settings,
+    stop: asyncio.Event,
+    description: str,
+    **log_context: Any,
+) -> bool:
+    """Run ``operation`` until it succeeds, resetting the pool and backing off after each failure.
+
+    Returns False if ``stop`` is set first: the caller leaves the work undone (and its offsets
+    uncommitted) for the next run.
+    """
+    attempt = 0
+    while True:
+        try:
+            await operation()
+            return True
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            metrics.SINK_ERRORS.inc()
+            writer.reset()
+            delay = backoff_delay(attempt, settings.sink_retry_initial_s, settings.sink_retry_max_s)
+            log.error(
+                f"{description}_failed",
+                attempt=attempt + 1,
+                retry_in_s=round(delay, 2),
+                **_error_fields(error),
+                **log_context,
+            )
+            attempt += 1
+        if stop.is_set() or await stopped_within(stop, delay):
+            return False
+
+
+def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
+    from streams import tansu_compat
+
+    timeouts: dict[str, int] = (
+        {
+            "session_timeout_ms": int(tansu_compat.TANSU_SESSION_TIMEOUT_S * 1000),
+            "heartbeat_interval_ms": int(tansu_compat.TANSU_HEARTBEAT_INTERVAL_S * 1000),
+            "fetch_max_wait_ms": tansu_compat.TANSU_FETCH_MAX_WAIT_MS,
+        }
+        if settings.on_tansu
+        else {
+            "session_timeout_ms": int(settings.session_timeout_s * 1000),
+            "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
+        }
+    )
+    return AIOKafkaConsumer(
+        settings.topic_audit,
+        settings.topic_enriched,
+        bootstrap_servers=bootstrap_servers(settings),
+        group_id=sink_group_id(settings),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **timeouts,
+    )
+
+
+def sink_group_id(settings: Settings) -> str:
+    return f"{settings.app_id}-sink"
+
+
+def log_rejected(rejected: list[RejectedRow]) -> None:
+    for row in rejected:
+        metrics.SINK_REJECTED.labels(topic=row.topic).inc()
+        log.warning(
+            "sink_record_rejected",
+            topic=row.topic,
+            partition=row.partition,
+            offset=row.offset,
+            reason=row.reason,
+        )
+
+
+async def commit_written(consumer: AIOKafkaConsumer, fetched: Mapping[TopicPartition, list[Any]]) -> None:
+    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+    try:
+        await consumer.commit(offsets)
+    except KafkaError as error:
+        # The rows are stored; if the commit is lost (say, to a rebalance) the batch is read
+        # again and its second write inserts nothing.
+        log.warning("sink_commit_failed", error_type=type(error).__name__, partitions=len(offsets))
+
+
+async def run_sink(settings: Settings, stop: asyncio.Event) -> None:
+    """Consume, write, commit, until ``stop`` is set; then finish the batch in hand and return."""
+    await ensure_topics(settings)
+    writer = SinkWriter(settings)
+    try:
+        if not await retry_until_done(writer.migrate, writer, settings, stop, "sink_migrate"):
+            return
+        consumer = sink_consumer(settings)
+        await consumer.start()
+        log.info(
+            "sink_started",
+            group_id=sink_group_id(settings),
+            topics=[settings.topic_audit, settings.topic_enriched],
+        )
+        try:
+            while not stop.is_set():
+                fetched = await consumer.getmany(
+                    timeout_ms=FETCH_TIMEOUT_MS, max_records=settings.sink_batch_size
+                )
+                records = [record for partition_records in fetched.values() for record in partition_records]
+                if not records:
+                    continue
+                metrics.SINK_BACKLOG.set(len(records))
+                batch = rows_from_events(records, settings.topic_audit, settings.topic_enriched)
+                log_rejected(batch.rejected)
+                first = records[0]
+                written = await retry_until_done(
+                    partial(writer.write, batch),
+                    writer,
+                    settings,
+                    stop,
+                    "sink_write",
+                    records=len(records),
+                    first_topic=first.topic,
+                    first_partition=first.partition,
+                    first_offset=first.offset,
+                )
+                if not written:
+                    log.warning("sink_stopped_before_write", records=len(records))
+                    break
+                await commit_written(consumer, fetched)
+                metrics.SINK_BACKLOG.set(0)
+        finally:
+            await consumer.stop()
+    finally:
+        await writer.close()
+        log.info("sink_stopped")
