@@ -1,0 +1,471 @@
+"""Deterministic rule layer: organisation words, government patterns and person-name structure.
+
+Evidence from every family is summed per entity type; the best-supported type wins and the margin
+over the runner-up sets the confidence. No network, no randomness: the same name always gets the same
+answer, which keeps results reproducible and cacheable downstream.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from rapidfuzz.distance import Levenshtein
+
+from . import lexicon
+from .census_names import NameFrequencies, name_frequencies
+from .lexicon import Evidence
+from .result import Classification
+from .sic import sic_description
+from .text import has_digit, tokenize
+from .token_model import token_model
+
+# Bump whenever the rules, word lists or weights change: stored results carry it.
+RULES_VERSION = "2025.1"
+
+_MAX_PHRASE_LENGTH = max(len(phrase) for phrase in lexicon.PHRASES)
+_CARE_OF = re.compile(r"\b(?:C/O|C\\O|CARE OF|ATTN:?|ATTENTION|FBO|F/B/O)\b", re.IGNORECASE)
+_DOING_BUSINESS_AS = re.compile(r"\b(?:DBA|D/B/A|D\.B\.A\.?|D B A|T/A|TRADING AS)\b", re.IGNORECASE)
+# Surnames at least this common (percent of population) weaken a business word they coincide with.
+_COMMON_SURNAME_SHARE = 0.005
+_FUZZY_MIN_LENGTH = 5
+# Below this much support for any reading, only the shape of the name is left to go on.
+_MIN_EVIDENCE = 0.75
+# The learned word statistics count for less than hand-written evidence: a 4.0 log-odds word is worth
+# about one business word.
+_MODEL_WEIGHT = 0.5
+# A place word that merely opens an organisation's name ("TRI-CITY SLUGGERS") is close to no evidence,
+# and government needs more than that.
+_NAMESAKE_WEIGHT = 0.6
+_MIN_GOVERNMENT = 1.0
+# "CITY OF ...", "TOWN O ..." (keying slip): a jurisdiction phrase that opens the name is the jurisdiction.
+_OPENING_PREPOSITIONS = frozenset({"OF", "O", "OFF"})
+_QUOTED_OR_BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]|\"[^\"]*\"")
+_POSSESSIVE = re.compile(r"[A-Za-z]['\u2019]S\b", re.IGNORECASE)
+_MAX_MODEL_LOG_ODDS = 8.0
+
+
+@dataclass(slots=True)
+class _Tally:
+    score: float = 0.0
+    evidence: list[tuple[int, Evidence, str]] = field(default_factory=list)
+
+    def add(self, position: int, evidence: Evidence, label: str, weight: float | None = None) -> None:
+        self.score += evidence.weight if weight is None else weight
+        self.evidence.append((position, evidence, label))
+
+
+@cache
+def _fuzzy_index() -> dict[str, frozenset[str]]:
+    """Single-deletion variants of every keyword, so a token one keystroke away finds its keyword."""
+    # Four-letter keywords (CITY) are reachable only from longer tokens (CITTY), by one insertion.
+    shortest = _FUZZY_MIN_LENGTH - 1
+    keywords = {word for word in lexicon.WORDS if len(word) >= shortest}
+    keywords |= {word for phrase in lexicon.PHRASES for word in phrase if len(word) >= shortest}
+    keywords |= {word for word in lexicon.LEGAL_SUFFIXES if len(word) >= shortest}
+    index: dict[str, set[str]] = {}
+    for keyword in keywords:
+        index.setdefault(keyword, set()).add(keyword)
+        for cut in range(len(keyword)):
+            index.setdefault(keyword[:cut] + keyword[cut + 1 :], set()).add(keyword)
+    return {variant: frozenset(found) for variant, found in index.items()}
+
+
+def _known_token(token: str) -> bool:
+    return (
+        token in lexicon.WORDS
+        or token in lexicon.LEGAL_SUFFIXES
+        or token in lexicon.CONNECTORS
+        or token in lexicon.AGENCY_ACRONYMS
+        or token in lexicon.BRANDS
+    )
+
+
+def _correct_typo(token: str, names: NameFrequencies) -> str | None:
+    """The keyword a misspelt token stands for (one insertion, deletion or substitution away), if unique."""
+    if len(token) < _FUZZY_MIN_LENGTH or not token.isalpha() or names.is_name(token):
+        return None
+    index = _fuzzy_index()
+    candidates: set[str] = set(index.get(token, ()))
+    for cut in range(len(token)):
+        shorter = token[:cut] + token[cut + 1 :]
+        candidates.update(index.get(shorter, ()))
+    # Deletions on both sides can meet two edits apart (COEUR / COURT): keep true one-edit matches.
+    candidates = {candidate for candidate in candidates if Levenshtein.distance(token, candidate) <= 1}
+    return next(iter(candidates)) if len(candidates) == 1 else None
+
+
+def _normalise_tokens(tokens: tuple[str, ...], names: NameFrequencies) -> tuple[list[str], int]:
+    """Joins spelt-out legal forms (L L C) and corrects keyword typos; returns tokens and typo count."""
+    joined: list[str] = []
+    position = 0
+    while position < len(tokens):
+        run_end = position
+        while run_end < len(tokens) and len(tokens[run_end]) == 1 and tokens[run_end].isalpha():
+            run_end += 1
+        letters = "".join(tokens[position:run_end])
+        if run_end - position >= 2 and (letters in lexicon.LEGAL_SUFFIXES or letters == "DBA"):
+            joined.append(letters)
+            position = run_end
+        else:
+            joined.append(tokens[position])
+            position += 1
+    corrections = 0
+    for index, token in enumerate(joined):
+        if not _known_token(token):
+            corrected = _correct_typo(token, names)
+            if corrected is not None:
+                joined[index] = corrected
+                corrections += 1
+    return joined, corrections
+
+
+def _looks_like_brand_word(token: str, names: NameFrequencies) -> bool:
+    if len(token) < 6 or not token.isalpha() or names.is_name(token):
+        return False
+    return any(
+        token.endswith(end) and len(token) >= len(end) + 3 for end in lexicon.ORGANISATION_WORD_ENDINGS
+    ) or any(
+        token.startswith(start) and len(token) >= len(start) + 3 for start in lexicon.ORGANISATION_WORD_STARTS
+    )
+
+
+_DIGIT_EVIDENCE = Evidence("business", 1.0)
+_ARTICLE_EVIDENCE = Evidence("business", 1.5)
+_POSSESSIVE_EVIDENCE = Evidence("business", 1.5)
+_FIRM_EVIDENCE = Evidence("business", 2.5, "8111")
+_BRAND_WORD_EVIDENCE = Evidence("business", 1.5)
+_LEGAL_FORM_EVIDENCE = Evidence("business", 3.5)
+
+
+def _collect_evidence(tokens: list[str], names: NameFrequencies) -> dict[str, _Tally]:
+    tallies = {"business": _Tally(), "government": _Tally()}
+    position = 0
+    while position < len(tokens):
+        for length in range(min(_MAX_PHRASE_LENGTH, len(tokens) - position), 1, -1):
+            phrase = tuple(tokens[position : position + length])
+            evidence = lexicon.PHRASES.get(phrase)
+            if evidence is not None:
+                weight = evidence.weight
+                if evidence.jurisdiction and not (
+                    (position == 0 and phrase[-1] in _OPENING_PREPOSITIONS)
+                    or _ends_name(tokens, position + length)
+                ):
+                    weight = _NAMESAKE_WEIGHT
+                tallies[evidence.entity_type].add(position, evidence, " ".join(phrase), weight)
+                position += length
+                break
+        else:
+            _add_word_evidence(tallies, tokens, position, names)
+            position += 1
+    return tallies
+
+
+def _ends_name(tokens: list[str], start: int) -> bool:
+    """True when nothing but places and government words follow: 'LINCOLN COUNTY NE GOVERNMENT'."""
+    for token in tokens[start:]:
+        evidence = lexicon.WORDS.get(token)
+        if (
+            token not in lexicon.US_STATES
+            and token not in lexicon.CONNECTORS
+            and not (evidence is not None and evidence.jurisdiction)
+        ):
+            return False
+    return True
+
+
+def _add_word_evidence(
+    tallies: dict[str, _Tally], tokens: list[str], position: int, names: NameFrequencies
+) -> None:
+    token = tokens[position]
+    last = len(tokens) - 1
+    token_count = len(tokens)
+    if token in lexicon.LEGAL_SUFFIXES and position > 0:
+        if token not in lexicon.TRAILING_ONLY_SUFFIXES or position == last:
+            tallies["business"].add(position, _LEGAL_FORM_EVIDENCE, "legal form " + token)
+        return
+    evidence = lexicon.WORDS.get(token)
+    if evidence is not None:
+        # A word that is also a common surname (BARBER, CHURCH) is weaker evidence on its own.
+        weight = evidence.weight
+        if evidence.entity_type == "business" and names.last_frequency(token) >= _COMMON_SURNAME_SHARE:
+            weight = min(weight, 1.0)
+        if evidence.jurisdiction and not _ends_name(tokens, position + 1):
+            weight = min(weight, _NAMESAKE_WEIGHT)
+        tallies[evidence.entity_type].add(position, evidence, token, weight)
+        return
+    acronym = lexicon.AGENCY_ACRONYMS.get(token)
+    if acronym is not None:
+        weight = acronym.weight if token_count == 1 or position == 0 else acronym.weight / 2
+        tallies["government"].add(position, acronym, "agency " + token, weight)
+        return
+    brand_sic = lexicon.BRANDS.get(token)
+    if brand_sic is not None:
+        weight = 1.0 if token in lexicon.AMBIGUOUS_BRANDS else 3.0
+        tallies["business"].add(position, Evidence("business", weight, brand_sic), "known brand " + token)
+        return
+    if has_digit(token):
+        tallies["business"].add(position, _DIGIT_EVIDENCE, "number in name")
+    elif _looks_like_brand_word(token, names):
+        tallies["business"].add(position, _BRAND_WORD_EVIDENCE, "brand-style word")
+
+
+def _joins_surnames_only(tokens: list[str], names: NameFrequencies) -> bool:
+    """'FLEMING & ULKUS', 'MITCHELL, MITCHELL & BRADLEY': partners' surnames make a firm name, whereas
+    'JOHN & MARY SMITH' or 'MR & MRS' join people."""
+    if "&" not in tokens and "AND" not in tokens:
+        return False
+    parties: list[list[str]] = [[]]
+    for token in tokens:
+        if token in ("&", "AND"):
+            parties.append([])
+        else:
+            parties[-1].append(token)
+    if len(parties) < 2 or any(not party for party in parties):
+        return False
+    known_surname_opener = False
+    for index, party in enumerate(parties):
+        opener = party[0]
+        given_first = names.first_frequency(opener) > names.last_frequency(opener)
+        lone_last_word = len(party) == 1 and index == len(parties) - 1
+        if len(opener) == 1 or opener in lexicon.TITLES or (given_first and not lone_last_word):
+            return False
+        known_surname_opener = known_surname_opener or (names.is_name(opener) and not given_first)
+    return known_surname_opener
+
+
+def _given_name_score(token: str, names: NameFrequencies) -> float:
+    if len(token) == 1:
+        return 0.6
+    share = names.first_frequency(token)
+    if share >= 0.01:
+        return 1.6
+    return 1.1 if share > 0 else 0.0
+
+
+def _surname_score(token: str, names: NameFrequencies) -> float:
+    if len(token) == 1:
+        return -0.3
+    share = names.last_frequency(token)
+    if share >= 0.001:
+        return 1.5
+    return 1.0 if share > 0 else 0.0
+
+
+def _middle_score(token: str, names: NameFrequencies) -> float:
+    if len(token) == 1 or names.is_name(token):
+        return 0.3
+    return -0.2
+
+
+def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequencies) -> tuple[float, bool]:
+    """How much the tokens look like a person's name; second value: a personal title was present."""
+    titled = False
+    core: list[str] = []
+    comma_core: int | None = None
+    for index, token in enumerate(tokens):
+        if index == comma_split:
+            comma_core = len(core)
+        if token in lexicon.TITLES and index == 0:
+            titled = True
+        elif token in lexicon.GENERATIONAL_SUFFIXES or (token in lexicon.CREDENTIALS and index > 0):
+            continue
+        elif token in lexicon.SURNAME_PARTICLES and 0 < index < len(tokens) - 1:
+            continue
+        elif token in ("&", "AND"):
+            # "JOHN & MARY SMITH": joint payees; the shared surname decides.
+            continue
+        elif token in lexicon.TITLES:
+            continue
+        else:
+            if has_digit(token) or (len(token) > 1 and token in lexicon.CONNECTORS):
+                return 0.0, titled
+            core.append(token)
+    if not core or len(core) > 5:
+        return 0.0, titled
+    title_bonus = 2.0 if titled else 0.0
+    if len(core) == 1:
+        token = core[0]
+        return (0.8 if len(token) > 1 and names.is_name(token) else 0.0) + title_bonus, titled
+    orderings = [(core[0], core[-1], core[1:-1]), (core[1], core[0], core[2:])]
+    if comma_core is not None and 0 < comma_core < len(core):
+        orderings = [(core[comma_core], core[comma_core - 1], core[comma_core + 1 :])]
+    best = max(
+        _given_name_score(given, names)
+        + _surname_score(surname, names)
+        + sum(_middle_score(middle, names) for middle in middles)
+        for given, surname, middles in orderings
+    )
+    return best + title_bonus, titled
+
+
+def _confidence(best: float, runner_up: float) -> float:
+    margin = best - runner_up
+    by_margin = 1.0 - 0.5 * math.exp(-margin)
+    by_strength = 0.55 + 0.12 * best
+    return round(max(0.5, min(0.99, by_margin, by_strength)), 3)
+
+
+def _pick(evidence: list[tuple[int, Evidence, str]], attribute: str) -> str | None:
+    """The attribute from the strongest evidence that has one; ties go to the later word (the head noun)."""
+    best: tuple[float, int, str] | None = None
+    for position, item, _ in evidence:
+        value = getattr(item, attribute)
+        if value is not None and (best is None or (item.weight, position) >= best[:2]):
+            best = (item.weight, position, value)
+    return None if best is None else best[2]
+
+
+def _labels(evidence: list[tuple[int, Evidence, str]]) -> str:
+    seen: list[str] = []
+    for _, _, label in evidence:
+        if label not in seen:
+            seen.append(label)
+    return ", ".join(seen[:4])
+
+
+def _organisation_result(
+    entity_type: str, tally: _Tally, confidence: float, method: str, prefix: str
+) -> Classification:
+    sic_code = _pick(tally.evidence, "sic_code")
+    subtype = _pick(tally.evidence, "subtype")
+    if (
+        subtype is None
+        and entity_type == "business"
+        and any(item.subtype == lexicon.NONPROFIT for _, item, _ in tally.evidence)
+    ):
+        subtype = lexicon.NONPROFIT
+    return Classification(
+        entity_type=entity_type,
+        subtype=subtype,
+        sic_code=sic_code,
+        sic_description=sic_description(sic_code),
+        confidence=confidence,
+        method=method,
+        reason=f"{prefix}{_labels(tally.evidence)}",
+    )
+
+
+def _first_party(name: str) -> str:
+    """Cuts 'care of' / 'attention' / 'for benefit of' tails: the payee is the party before them."""
+    match = _CARE_OF.search(name)
+    if match is not None and match.start() > 0:
+        return name[: match.start()]
+    return name
+
+
+def classify_text(name: str) -> Classification:
+    names = name_frequencies()
+    payee = _first_party(name)
+    # Nicknames and asides ("(f.k.a. ...)", '"The Hoya Destroya"') are not the payee's name.
+    payee = _QUOTED_OR_BRACKETED.sub(" ", payee) if _QUOTED_OR_BRACKETED.sub("", payee).strip() else payee
+    doing_business_as = _DOING_BUSINESS_AS.search(payee) is not None
+    possessive = _POSSESSIVE.search(payee) is not None
+    text = tokenize(payee)
+    tokens, corrections = _normalise_tokens(text.tokens, names)
+    leading_article = len(tokens) > 1 and tokens[0] == "THE"
+    if leading_article:
+        tokens = tokens[1:]
+    if not tokens:
+        return Classification("unknown", None, None, None, 0.0, "rules", "no letters or digits in name")
+
+    estate = len(tokens) > 2 and tuple(tokens[:2]) in lexicon.ESTATE_MARKERS
+    if estate:
+        tokens = tokens[2:]
+    tallies = _collect_evidence(tokens, names)
+    business, government = tallies["business"], tallies["government"]
+    if doing_business_as:
+        business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
+    if leading_article:
+        business.add(0, _ARTICLE_EVIDENCE, "leading THE")
+    if possessive:
+        business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
+    if _joins_surnames_only(tokens, names):
+        business.add(0, _FIRM_EVIDENCE, "surnames joined by &: firm name")
+    person, titled = _person_score(
+        tokens, text.comma_split if len(tokens) == len(text.tokens) else None, names
+    )
+    # A person's name followed by organisation words names the organisation after the person
+    # ("DAVID RICHARD GALLERY"): the organisation evidence counts against the person reading too.
+    person = max(0.0, person - business.score - government.score)
+
+    model_log_odds = _model_log_odds(tokens, names)
+    organisation_rules = max(business.score, government.score)
+    organisation = organisation_rules + _MODEL_WEIGHT * max(0.0, model_log_odds)
+    personal = person + _MODEL_WEIGHT * max(0.0, -model_log_odds)
+    if max(organisation, personal) < _MIN_EVIDENCE:
+        return _shape_fallback(tokens)
+
+    typo_penalty = 0.05 * corrections
+    if personal > organisation:
+        method = "rules" if person > organisation_rules else "model"
+        confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
+        reason = "person-name structure (census given name / surname frequencies)"
+        if titled:
+            reason = "personal title and " + reason
+        if method == "model":
+            reason = "words typical of personal names (census) rather than organisation names"
+        return Classification(
+            "individual", "estate" if estate else None, None, None, confidence, method, reason
+        )
+
+    method = "rules" if organisation_rules >= person else "model"
+    confidence = _confidence(organisation, personal)
+    if business.score and government.score:
+        confidence = min(confidence, _confidence(organisation_rules, min(business.score, government.score)))
+    confidence = _bounded(confidence - typo_penalty)
+    if government.score > business.score and government.score >= _MIN_GOVERNMENT:
+        return _organisation_result("government", government, confidence, method, "government words: ")
+    if not business.evidence:
+        return Classification(
+            "business",
+            None,
+            None,
+            None,
+            confidence,
+            method,
+            "words typical of organisation names rather than personal names",
+        )
+    return _organisation_result("business", business, confidence, method, "organisation words: ")
+
+
+def _bounded(confidence: float) -> float:
+    return round(max(0.5, min(0.99, confidence)), 3)
+
+
+def _model_log_odds(tokens: list[str], names: NameFrequencies) -> float:
+    """Summed organisation-versus-person log odds of the words that can carry a name."""
+    model = token_model()
+    total = 0.0
+    for token in tokens:
+        if (
+            len(token) < 3
+            or not token.isalpha()
+            or token in lexicon.TITLES
+            or token in lexicon.GENERATIONAL_SUFFIXES
+            or token in lexicon.CREDENTIALS
+            or token in lexicon.SURNAME_PARTICLES
+        ):
+            continue
+        total += model.word_log_odds(token, names)
+    return max(-_MAX_MODEL_LOG_ODDS, min(_MAX_MODEL_LOG_ODDS, total))
+
+
+def _shape_fallback(tokens: list[str]) -> Classification:
+    """No decisive words: two to four plain words read as a (possibly foreign) personal name."""
+    plain_words = [token for token in tokens if token.isalpha()]
+    if 2 <= len(tokens) <= 4 and len(plain_words) == len(tokens):
+        return Classification(
+            "individual",
+            None,
+            None,
+            None,
+            0.55,
+            "rules",
+            "name-shaped words with no organisation or government words",
+        )
+    return Classification(
+        "business", None, None, None, 0.5, "rules", "no person-name structure and no decisive words"
+    )
