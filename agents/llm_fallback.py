@@ -32,7 +32,6 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> None:
         started = time.perf_counter()
         classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        metrics.LLM_BREAKER_OPEN.set(0 if ctx.llm.breaker_state == "closed" else 1)
         enrichment = enrichment.with_classification(classification_block(classification), "llm", elapsed_ms)
         result = build_result(enrichment, ctx.versions(), ctx.thresholds)
         await emit_result(ctx, result, sent_to_llm=True, received_at=message.timestamp)

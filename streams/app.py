@@ -165,6 +165,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     )
     process.register(ctx)
     if ctx.llm is not None:
+        metrics.LLM.client = ctx.llm
         llm_fallback.register(ctx)
     views.register(ctx)
     return ctx

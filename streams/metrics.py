@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from domain.classify import LlmClassifier
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -54,17 +60,6 @@ CLASSIFICATIONS = Counter(
 REVIEWS = Counter(
     "payee_stream_review_total", "Results sent to review, by reason", ["reason"], registry=REGISTRY
 )
-LLM_CALLS = Counter(
-    "payee_stream_llm_calls_total", "LLM requests, by outcome", ["outcome"], registry=REGISTRY
-)
-LLM_TOKENS = Counter(
-    "payee_stream_llm_tokens_total", "LLM tokens used, by kind", ["kind"], registry=REGISTRY
-)
-LLM_BREAKER_OPEN = Gauge(
-    "payee_stream_llm_breaker_open",
-    "1 while the LLM circuit breaker is open or half-open",
-    registry=REGISTRY,
-)
 INDEX_SIZE = Gauge(
     "payee_stream_supplier_index_size", "Suppliers held in this worker's index", registry=REGISTRY
 )
@@ -99,3 +94,42 @@ SINK_REJECTED = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+
+
+class LlmCollector(Collector):
+    """The LLM client's own counters, read at scrape time (zero until a worker attaches a client)."""
+
+    OUTCOMES = {
+        "success": "successes",
+        "failure": "failures",
+        "timeout": "timeouts",
+        "invalid_reply": "invalid_replies",
+        "retry": "retries",
+        "cache_hit": "cache_hits",
+        "degraded": "degraded",
+    }
+
+    def __init__(self) -> None:
+        self.client: LlmClassifier | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.client.stats if self.client else None
+        calls = CounterMetricFamily(
+            "payee_stream_llm_calls", "LLM requests and their outcomes", labels=["outcome"]
+        )
+        for outcome, attribute in self.OUTCOMES.items():
+            calls.add_metric([outcome], getattr(stats, attribute) if stats else 0)
+        yield calls
+        tokens = CounterMetricFamily("payee_stream_llm_tokens", "LLM tokens used", labels=["kind"])
+        tokens.add_metric(["prompt"], stats.prompt_tokens if stats else 0)
+        tokens.add_metric(["completion"], stats.completion_tokens if stats else 0)
+        yield tokens
+        breaker = GaugeMetricFamily(
+            "payee_stream_llm_breaker_open", "1 while the LLM circuit breaker is open or half-open"
+        )
+        breaker.add_metric([], 0 if not self.client or self.client.breaker_state == "closed" else 1)
+        yield breaker
+
+
+LLM = LlmCollector()
+REGISTRY.register(LLM)

@@ -16,11 +16,15 @@ from .supplier import classify_from_supplier
 LLM_CONFIDENCE_THRESHOLD = 0.7
 
 
+MAX_NAME_CHARS = 300
+
+
 def classify_payee(
     name: str, supplier_category: str | None = None, supplier_code: str | None = None
 ) -> Classification:
     """Classify one payee name; a matched supplier's category, when given, decides the entity type."""
-    text_result = classify_text(name)
+    # Payee names are at most a few hundred characters; a cap keeps hostile input cheap.
+    text_result = classify_text(name[:MAX_NAME_CHARS])
     if supplier_category:
         supplier_result = classify_from_supplier(supplier_category, supplier_code, text_result)
         if supplier_result is not None:
