@@ -1,0 +1,297 @@
+"""Payee and supplier name normalisation: one canonical form for both sides of a match.
+
+``normalize_name`` is total: any string (control characters, emoji, 1 MB of text) gives a
+result and never raises. Both payee names and supplier names go through it, so every rule
+here only has to be consistent, not linguistically perfect.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Payment systems cut names at 30–35 characters; nothing useful lies beyond a few hundred.
+MAX_INPUT_CHARS = 300
+
+# Legal forms, canonical spelling first. Removed from the end of the matching key because
+# payment files add, drop and swap them freely ("ACME INC" / "ACME CORPORATION" / "ACME").
+_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
+    "INC": ("INC", "INCORPORATED", "INCORPORATION"),
+    "LLC": ("LLC",),
+    "CORP": ("CORP", "CORPORATION", "CORPORATIONS"),
+    "CO": ("CO", "COMPANY", "COMPANIES", "COS"),
+    "LTD": ("LTD", "LIMITED"),
+    "LP": ("LP",),
+    "LLP": ("LLP",),
+    "LLLP": ("LLLP",),
+    "PLLC": ("PLLC",),
+    "PC": ("PC",),
+    "PLC": ("PLC",),
+    "NA": ("NA",),
+    "GMBH": ("GMBH",),
+    "AG": ("AG",),
+    "SA": ("SA",),
+    "SRL": ("SRL",),
+    "BV": ("BV",),
+    "NV": ("NV",),
+    "AB": ("AB",),
+    "KK": ("KK",),
+    "PTY": ("PTY",),
+}
+LEGAL_SUFFIXES: dict[str, str] = {
+    spelling: canonical for canonical, spellings in _LEGAL_FORMS.items() for spelling in spellings
+}
+
+# A name cut inside its legal form ends in a prefix of one of the long spellings.
+_MIN_CUT_SUFFIX = 6
+_LONG_LEGAL_FORMS = tuple(
+    (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
+)
+
+# Abbreviations expanded to the full word: the full word keeps prefix matching of truncated
+# names working ("ASSOCIA…" is a prefix of ASSOCIATION, not of ASSN). Words that are
+# themselves ambiguous (SAINT/STREET, MOUNT/MONTANA) are contracted instead, see below.
+ABBREVIATIONS: dict[str, str] = {
+    "ACAD": "ACADEMY",
+    "ADMIN": "ADMINISTRATION",
+    "ASSN": "ASSOCIATION",
+    "ASSNS": "ASSOCIATIONS",
+    "ASSOC": "ASSOCIATION",
+    "ASSOCS": "ASSOCIATES",
+    "ASSO": "ASSOCIATION",
+    "ASN": "ASSOCIATION",
+    "AUTH": "AUTHORITY",
+    "BD": "BOARD",
+    "BLDG": "BUILDING",
+    "BROS": "BROTHERS",
+    "CNTR": "CENTER",
+    "CTR": "CENTER",
+    "CENTRE": "CENTER",
+    "CHAP": "CHAPTER",
+    "CMTY": "COMMUNITY",
+    "CNTY": "COUNTY",
+    "COOP": "COOPERATIVE",
+    "DEPT": "DEPARTMENT",
+    "DEPTS": "DEPARTMENTS",
+    "DPT": "DEPARTMENT",
+    "DIST": "DISTRICT",
+    "DIV": "DIVISION",
+    "EDUC": "EDUCATION",
+    "FDN": "FOUNDATION",
+    "FNDN": "FOUNDATION",
+    "FNDTN": "FOUNDATION",
+    "GOVT": "GOVERNMENT",
+    "GRP": "GROUP",
+    "HOSP": "HOSPITAL",
+    "HSG": "HOUSING",
+    "INST": "INSTITUTE",
+    "INTL": "INTERNATIONAL",
+    "INTERNATL": "INTERNATIONAL",
+    "MEML": "MEMORIAL",
+    "MFG": "MANUFACTURING",
+    "MGMT": "MANAGEMENT",
+    "MGT": "MANAGEMENT",
+    "MTN": "MOUNTAIN",
+    "NATL": "NATIONAL",
+    "ORG": "ORGANIZATION",
+    "ORGS": "ORGANIZATIONS",
+    "ORGANISATION": "ORGANIZATION",
+    "PROG": "PROGRAM",
+    "SCH": "SCHOOL",
+    "SOC": "SOCIETY",
+    "SVC": "SERVICE",
+    "SVCS": "SERVICES",
+    "SYS": "SYSTEMS",
+    "TWP": "TOWNSHIP",
+    "UNIV": "UNIVERSITY",
+    "UTD": "UNITED",
+    "VOL": "VOLUNTEER",
+    # Contractions: the long form is unambiguous, the short one is not.
+    "SAINT": "ST",
+    "MOUNT": "MT",
+    "FORT": "FT",
+    "FIRST": "1ST",
+    "SECOND": "2ND",
+    "THIRD": "3RD",
+    "FOURTH": "4TH",
+    "FIFTH": "5TH",
+}
+
+# Markers that introduce another name of the same payee ("ACME INC DBA ACME TOOLS").
+_ALIAS_MARKER = re.compile(
+    r"\b(?:D\s*/\s*B\s*/\s*A|DBA|A\s*/\s*K\s*/\s*A|AKA|F\s*/\s*K\s*/\s*A|FKA|T\s*/\s*A)\b"
+)
+# Markers after which the text is about delivery, not the payee ("ACME C/O JOHN DOE").
+_ROUTING_MARKER = re.compile(
+    r"(?:\bC\s*/\s*O\b|\bC-O\b|\bATTN\b|\bATTENTION\s*:|\bREMIT\s+TO\b|\bREMIT\b|\bP\.?\s*O\.?\s*BOX\b|%)"
+)
+# Routing words at the very start carry no name ("REMIT TO ACME"): dropped, the rest kept.
+_LEADING_ROUTING = re.compile(
+    r"^\s*(?:(?:REMIT\s+TO|REMIT|PAY\s+TO(?:\s+THE\s+ORDER\s+OF)?|PAYABLE\s+TO"
+    r"|C\s*/\s*O|C-O|ATTN|ATTENTION)\b|%)[\s:]*"
+)
+_DOTTED_INITIALS = re.compile(r"\b(?:[A-Z0-9]\.){2,}(?![A-Z0-9])|\b(?:[A-Z]\.)+[A-Z]\b")
+_AMPERSAND_INITIALS = re.compile(r"\b([A-Z]{1,2})\s*&\s*([A-Z]{1,2})\b")
+_APOSTROPHES = re.compile(r"['’`´]")
+_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+_ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
+    "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
+)
+# "SMITH, JOHN" becomes "JOHN SMITH" only when nothing suggests an organisation.
+_NOT_A_PERSON = frozenset(
+    set(LEGAL_SUFFIXES)
+    | {"THE", "AND", "OF", "FOR", "COUNTY", "CITY", "TOWN", "VILLAGE", "STATE", "DEPARTMENT", "DEPT"}
+)
+_NAME_GENERATIONS = frozenset({"JR", "SR", "II", "III", "IV"})
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedName:
+    """A name in canonical form.
+
+    ``key`` is the matching string (tokens joined by spaces, legal suffixes removed);
+    ``aliases`` are keys of other names found in the same string (after DBA / AKA);
+    ``legal_suffixes`` are the canonical legal forms that were removed (a classifier hint);
+    ``display`` is the input cleaned of control characters and extra spaces.
+    """
+
+    key: str
+    tokens: tuple[str, ...]
+    legal_suffixes: tuple[str, ...]
+    aliases: tuple[str, ...]
+    display: str
+
+
+def _fold(raw: str) -> str:
+    """Upper-case ASCII-ish text: accents and compatibility forms folded, controls made spaces."""
+    text = raw[:MAX_INPUT_CHARS]
+    if text.isascii():  # the common case, without a Python-level loop per character
+        return _ASCII_CONTROLS.sub(" ", text).upper()
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(
+        " " if unicodedata.category(ch)[0] == "C" else ch
+        for ch in decomposed
+        if not unicodedata.combining(ch)
+    )
+    # NFKD can expand characters (ligatures, fractions); cap again.
+    return kept.upper()[:MAX_INPUT_CHARS]
+
+
+def _display(raw: str) -> str:
+    text = raw[:MAX_INPUT_CHARS]
+    if text.isascii():
+        return " ".join(_ASCII_CONTROLS.sub(" ", text).split())
+    return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text).split())
+
+
+def _swap_person_order(text: str) -> str:
+    """'SMITH, JOHN A' → 'JOHN A SMITH' when the text looks like a surname-first person."""
+    if text.count(",") != 1:
+        return text
+    before, after = (part.split() for part in text.split(","))
+    surname = [token for token in before if token not in _NAME_GENERATIONS]
+    given = [token for token in after if token not in _NAME_GENERATIONS]
+    if not (len(surname) == 1 and 1 <= len(given) <= 3):
+        return text
+    if any(_NON_ALNUM.sub("", token) in _NOT_A_PERSON for token in before + after):
+        return text
+    if len(after) == 1 and after[0] in _US_STATES:  # "SPRINGFIELD, IL" is a place
+        return text
+    return " ".join(after + before)
+
+
+def _tokens(text: str) -> list[str]:
+    text = _DOTTED_INITIALS.sub(lambda found: found.group(0).replace(".", ""), text)
+    text = _AMPERSAND_INITIALS.sub(r"\1\2", text)  # AT&T, A&M: one token
+    text = _APOSTROPHES.sub("", text).replace("&", " AND ")
+    raw_tokens = _NON_ALNUM.sub(" ", text).split()
+    merged: list[str] = []
+    run: list[str] = []
+    # Runs of single letters are one initialism: "D A R E" = "DARE", "L L C" = "LLC".
+    for token in raw_tokens + [""]:
+        if len(token) == 1 and token.isalpha():
+            run.append(token)
+            continue
+        if run:
+            merged.extend(["".join(run)] if len(run) > 1 else run)
+            run = []
+        if token:
+            merged.append(token)
+    return [ABBREVIATIONS.get(token, token) for token in merged]
+
+
+def _legal_form(token: str, last: bool) -> str | None:
+    if token in LEGAL_SUFFIXES:
+        return LEGAL_SUFFIXES[token]
+    if last and len(token) >= _MIN_CUT_SUFFIX:  # cut by a fixed-width field: "INCORPORAT"
+        return next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
+    return None
+
+
+def _strip_legal_suffixes(tokens: list[str]) -> tuple[list[str], list[str]]:
+    found: list[str] = []
+    while len(tokens) > 1 and (form := _legal_form(tokens[-1], last=not found)) is not None:
+        tokens.pop()
+        found.append(form)
+    # "ACME INC OF DELAWARE" is rare; "ACME, INC." and "ACME CO., LTD." are the common forms.
+    return tokens, found[::-1]
+
+
+def _strip_article(tokens: list[str]) -> list[str]:
+    if len(tokens) > 1 and tokens[0] == "THE":
+        tokens = tokens[1:]
+    if len(tokens) > 1 and tokens[-1] == "THE":  # "LEGION, THE"
+        tokens = tokens[:-1]
+    return tokens
+
+
+def _canonical_tokens(text: str) -> tuple[list[str], list[str]]:
+    tokens, suffixes = _strip_legal_suffixes(_strip_article(_tokens(_swap_person_order(text))))
+    return tokens, suffixes
+
+
+def normalize_name(raw: str) -> NormalizedName:
+    """Canonical form of a payee or supplier name (see module docstring); never raises."""
+    if not isinstance(raw, str):
+        raw = ""
+    text = _LEADING_ROUTING.sub("", _fold(raw))
+    routing = _ROUTING_MARKER.search(text)
+    if routing is not None and text[: routing.start()].strip():
+        text = text[: routing.start()]
+    parts = [part for part in _ALIAS_MARKER.split(text) if _NON_ALNUM.sub("", part)]
+    if not parts:
+        return NormalizedName(key="", tokens=(), legal_suffixes=(), aliases=(), display=_display(raw))
+    tokens, suffixes = _canonical_tokens(parts[0])
+    aliases = []
+    for part in parts[1:]:
+        alias_tokens, alias_suffixes = _canonical_tokens(part)
+        if alias_tokens:
+            aliases.append(" ".join(alias_tokens))
+            suffixes.extend(suffix for suffix in alias_suffixes if suffix not in suffixes)
+    return NormalizedName(
+        key=" ".join(tokens),
+        tokens=tuple(tokens),
+        legal_suffixes=tuple(suffixes),
+        aliases=tuple(alias for alias in aliases if alias != " ".join(tokens)),
+        display=_display(raw),
+    )
+
+
+def normalize_place(raw: str | None) -> str:
+    """Canonical city / state text: the same folding and tokenisation as names, no suffix rules."""
+    if not raw or not isinstance(raw, str):
+        return ""
+    return " ".join(_NON_ALNUM.sub(" ", _APOSTROPHES.sub("", _fold(raw))).split())
+
+
+def normalize_postal_code(raw: str | None) -> str:
+    """The five-digit US ZIP, or the first alphanumerics of a foreign code ('' if none)."""
+    if not raw or not isinstance(raw, str):
+        return ""
+    compact = _NON_ALNUM.sub("", _fold(raw))
+    if compact.isdigit():
+        return compact[:5] if compact.strip("0") else ""
+    return compact[:10]

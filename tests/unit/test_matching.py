@@ -1,0 +1,243 @@
+"""Supplier records, the supplier index and the matcher, on a small real slice of the supplier list."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+import pytest
+
+from domain.matching import Location, MatchResult, SupplierIndex
+from domain.normalize import normalize_name
+from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "suppliers_sample.csv"
+BUNDLED = Path(__file__).resolve().parents[2] / "domain" / "data" / "sample_suppliers.csv.gz"
+
+LEGION_HOMER = "EIN237026064"
+LEGION_ANCHORAGE_PIONEER_HOME = "EIN900355913"  # the only Anchorage post in 99501
+JUNIPER = "OUIE4F27C"
+HPE_FOUNDATION = "EIN475011215"
+UNITED_WAY_ANCHORAGE = "EIN920027948"
+
+
+def fixture_suppliers() -> list[Supplier]:
+    rows = list(read_suppliers_csv(FIXTURE))
+    assert not [row for row in rows if isinstance(row, RowError)]
+    return rows  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def index() -> SupplierIndex:
+    built = SupplierIndex()
+    for supplier in fixture_suppliers():
+        built.upsert(supplier)
+    return built
+
+
+def supplier(supplier_id: str, name: str, city: str = "", state: str = "", alt_name: str = "") -> Supplier:
+    return Supplier(supplier_id=supplier_id, name=name, alt_name=alt_name, city=city, state=state,
+                    country="US", category="business")
+
+
+def assert_matched(result: MatchResult, supplier_id: str) -> None:
+    assert result.decision == "matched", result
+    assert result.supplier_id == supplier_id
+    assert 0.0 <= result.score <= 1.0
+
+
+# ---------------------------------------------------------------------------- suppliers
+
+
+def test_reads_csv_and_gzip(tmp_path):
+    plain = fixture_suppliers()
+    packed = tmp_path / "suppliers.csv.gz"
+    packed.write_bytes(gzip.compress(FIXTURE.read_bytes()))
+    assert list(read_suppliers_csv(packed)) == plain
+    assert plain[0].name == "AMERICAN LEGION"
+
+
+def test_bad_rows_come_back_as_errors_with_their_line(tmp_path):
+    path = tmp_path / "suppliers.csv"
+    path.write_text(
+        "supplier_id,name,city,state\n"
+        "S1,ACME TOOLS,AUSTIN,TX\n"
+        ",NO ID,AUSTIN,TX\n"
+        "S3,,AUSTIN,TX\n"
+        "S4,TOO,MANY,FIELDS,HERE\n"
+        "S5,LAST ONE,,\n"
+    )
+    rows = list(read_suppliers_csv(path))
+    kinds = [type(row).__name__ for row in rows]
+    assert kinds == ["Supplier", "RowError", "RowError", "RowError", "Supplier"]
+    assert rows[1] == RowError(3, "missing supplier_id")
+    assert rows[2] == RowError(4, "missing name")
+    assert rows[3].line == 5
+
+
+def test_a_file_without_the_required_columns_is_one_error(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("id,title\n1,x\n")
+    assert list(read_suppliers_csv(path)) == [RowError(1, "header lacks supplier_id, name")]
+
+
+def test_supplier_event_round_trip_and_validation():
+    original = fixture_suppliers()[0]
+    assert supplier_from_dict(supplier_to_dict(original)) == original
+    assert supplier_from_dict({"supplier_id": "S1", "name": "ACME", "city": None}).city == ""
+    with pytest.raises(ValueError):
+        supplier_from_dict({"supplier_id": "S1", "name": " "})
+    with pytest.raises(TypeError):
+        supplier_from_dict({"supplier_id": "S1", "name": ["ACME"]})
+
+
+def test_bundled_sample_holds_the_fixture_and_stays_small():
+    bundled = {row.supplier_id for row in read_suppliers_csv(BUNDLED) if isinstance(row, Supplier)}
+    assert {row.supplier_id for row in fixture_suppliers()} <= bundled
+    assert 4_000 <= len(bundled) and BUNDLED.stat().st_size < 400_000
+
+
+# ---------------------------------------------------------------------------- matching
+
+
+def test_exact_normalised_name(index):
+    result = index.match("JUNIPER NETWORKS, INC.")
+    assert_matched(result, JUNIPER)
+    assert result.match_type == "exact"
+    assert result.supplier_category == "business"
+    assert result.score >= index.match_threshold
+
+
+def test_misspelt_name_is_a_fuzzy_match(index):
+    result = index.match("Untied Way of Anchorge", city="Anchorage", state="AK")
+    assert_matched(result, UNITED_WAY_ANCHORAGE)
+    assert result.match_type == "fuzzy"
+
+
+def test_a_misspelling_without_location_scores_lower_than_the_exact_name(index):
+    assert index.match("Junpier Networks").score < index.match("Juniper Networks").score
+
+
+def test_truncated_name_matches_by_prefix(index):
+    # A payment system kept the first 35 characters.
+    result = index.match("HEWLETT PACKARD ENTERPRISE FOUNDATION"[:35], city="Washington", state="DC")
+    assert_matched(result, HPE_FOUNDATION)
+
+
+def test_dba_alias_finds_the_supplier(index):
+    assert_matched(index.match("Gadget Holdings LLC DBA Juniper Networks"), JUNIPER)
+
+
+def test_city_and_state_decide_between_namesakes(index):
+    assert_matched(index.match("American Legion", city="Homer", state="AK"), LEGION_HOMER)
+    assert_matched(index.match("AMERICAN LEGION", city="HOMER", state="Alaska"), LEGION_HOMER)
+
+
+def test_postal_code_decides_between_namesakes_in_one_city(index):
+    result = index.match("AMERICAN LEGION", city="Anchorage", state="AK", postal_code="99501-2200")
+    assert_matched(result, LEGION_ANCHORAGE_PIONEER_HOME)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [{}, {"state": "AK"}, {"city": "Anchorage", "state": "AK"}],
+)
+def test_namesakes_the_location_cannot_separate_are_ambiguous(index, location):
+    result = index.match("AMERICAN LEGION", **location)
+    assert result.decision == "ambiguous", result
+    assert result.runner_up is not None
+    assert index.get(result.supplier_id).name == "AMERICAN LEGION"
+    assert result.score < index.match_threshold
+
+
+def test_a_namesake_in_another_state_is_not_a_match(index):
+    assert index.match("American Legion", city="Houston", state="TX").decision != "matched"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Zyxwv Quantum Bakery LLC", "JOHN SMITH", "Anchorage Plumbing & Heating", "", "INC", "C/O"],
+)
+def test_payees_not_in_the_index_are_not_matched(index, name):
+    result = index.match(name, state="AK")
+    assert result.decision == "none"
+    assert result.supplier_id is None and result.match_type == "none"
+
+
+def test_person_name_order_does_not_matter():
+    people = SupplierIndex()
+    people.upsert(supplier("P1", "JOHN Q PUBLIC", "AUSTIN", "TX"))
+    assert_matched(people.match("Public, John Q", state="TX"), "P1")
+
+
+def test_candidates_are_a_small_blocked_set(index):
+    # A misspelt rare token plus a common one: only names sharing tokens are ever scored.
+    candidates = index.candidates(normalize_name("Junpier Networks"), Location.of(None, None, None))
+    assert 0 < len(candidates) < 10
+
+
+# ---------------------------------------------------------------------------- maintenance
+
+
+def test_upsert_replaces_and_delete_removes():
+    index = SupplierIndex()
+    index.upsert(supplier("S1", "ACME TOOLS INC", "AUSTIN", "TX"))
+    assert_matched(index.match("Acme Tools"), "S1")
+    index.upsert(supplier("S1", "ROADRUNNER SUPPLY CO", "AUSTIN", "TX"))
+    assert len(index) == 1
+    assert index.match("Acme Tools").decision == "none"
+    assert_matched(index.match("Roadrunner Supply"), "S1")
+    assert index.delete("S1") is True
+    assert index.delete("S1") is False
+    assert len(index) == 0 and index.get("S1") is None
+    assert index.match("Roadrunner Supply").decision == "none"
+
+
+def test_index_version_follows_content_not_history():
+    suppliers = fixture_suppliers()
+    forward, backward = SupplierIndex(), SupplierIndex()
+    empty_version = forward.index_version
+    for row in suppliers:
+        forward.upsert(row)
+    for row in reversed(suppliers):
+        backward.upsert(row)
+    assert forward.index_version == backward.index_version != empty_version
+
+    before = forward.index_version
+    renamed = Supplier(**{**supplier_to_dict(suppliers[0]), "name": "SOMETHING ELSE"})
+    forward.upsert(renamed)
+    assert forward.index_version != before
+    forward.upsert(suppliers[0])
+    assert forward.index_version == before
+    forward.upsert(suppliers[0])  # same content again: no change
+    assert forward.index_version == before
+    forward.delete(suppliers[0].supplier_id)
+    assert forward.index_version != before
+    forward.upsert(suppliers[0])
+    assert forward.index_version == before
+
+
+def test_structures_return_to_empty_after_deleting_everything(index):
+    suppliers = fixture_suppliers()
+    scratch = SupplierIndex()
+    for row in suppliers:
+        scratch.upsert(row)
+    for row in random.Random(3).sample(suppliers, len(suppliers)):
+        scratch.delete(row.supplier_id)
+    assert len(scratch) == 0
+    assert scratch.index_version == SupplierIndex().index_version
+    assert scratch.match("American Legion").decision == "none"
+    assert not scratch._postings and not scratch._deletions and not scratch._name_suppliers
+
+
+def test_snapshot_round_trip(index, tmp_path):
+    path = tmp_path / "index.bin"
+    index.save(path)
+    loaded = SupplierIndex.load(path)
+    assert len(loaded) == len(index)
+    assert loaded.index_version == index.index_version
+    for query in [("Junpier Networks",), ("AMERICAN LEGION", "Homer", "AK"), ("AMERICAN LEGION",)]:
+        assert loaded.match(*query) == index.match(*query)
+    loaded.upsert(supplier("NEW1", "BRAND NEW THING"))
+    assert_matched(loaded.match("Brand New Thing"), "NEW1")

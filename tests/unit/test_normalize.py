@@ -1,0 +1,150 @@
+"""Name normalisation: each rule, and totality over hostile input."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.normalize import MAX_INPUT_CHARS, normalize_name, normalize_place, normalize_postal_code
+
+
+def key(raw: str) -> str:
+    return normalize_name(raw).key
+
+
+def test_case_accents_and_compatibility_forms_fold_to_plain_upper_case():
+    assert key("Café Société Élan") == "CAFE SOCIETE ELAN"
+    assert key("ＡＣＭＥ　ＴＯＯＬＳ") == "ACME TOOLS"
+
+
+def test_punctuation_apostrophes_and_dotted_initials():
+    assert key("St. Mary's Hosp.") == "ST MARYS HOSPITAL"
+    assert key("Wade-Albany Senior Citizens") == "WADE ALBANY SENIOR CITIZENS"
+    assert key("U.S.A. Swimming") == key("USA SWIMMING") == "USA SWIMMING"
+
+
+def test_ampersand_is_and_and_initials_around_it_stay_one_token():
+    assert key("Ovine & Caprine Kids") == key("OVINE AND CAPRINE KIDS")
+    assert key("AT&T") == key("AT & T") == "ATT"
+
+
+def test_runs_of_single_letters_are_one_initialism():
+    assert key("Idaho Falls D A R E Inc") == key("IDAHO FALLS DARE") == "IDAHO FALLS DARE"
+
+
+@pytest.mark.parametrize(
+    ("raw", "suffixes"),
+    [
+        ("Acme Tools Inc", ("INC",)),
+        ("ACME TOOLS, INC.", ("INC",)),
+        ("Acme Tools Incorporated", ("INC",)),
+        ("Acme Tools L.L.C.", ("LLC",)),
+        ("Acme Tools LLC", ("LLC",)),
+        ("Acme Tools Corp", ("CORP",)),
+        ("Acme Tools Corporation", ("CORP",)),
+        ("Acme Tools Co., Ltd.", ("CO", "LTD")),
+        ("Acme Tools Company", ("CO",)),
+        ("Acme Tools LP", ("LP",)),
+        ("Acme Tools LLP", ("LLP",)),
+        ("Acme Tools PLLC", ("PLLC",)),
+        ("Acme Tools P.C.", ("PC",)),
+        ("Acme Tools", ()),
+    ],
+)
+def test_legal_suffixes_are_removed_from_the_key_and_reported(raw, suffixes):
+    name = normalize_name(raw)
+    assert name.key == "ACME TOOLS"
+    assert name.legal_suffixes == suffixes
+
+
+def test_a_name_that_is_only_a_suffix_keeps_it():
+    assert key("Inc") == "INC"
+    assert key("The Company") == "COMPANY"
+
+
+@pytest.mark.parametrize(
+    ("short", "full"),
+    [
+        ("Natl Assn of Letter Carriers", "National Association of Letter Carriers"),
+        ("Intl Brotherhood", "International Brotherhood"),
+        ("Dept of Health Svcs", "Department of Health Services"),
+        ("Assoc for Prop Mgmt", "Association for Prop Management"),
+        ("State Univ Hosp Ctr", "State University Hospital Center"),
+        ("Saint Johns Church", "St Johns Church"),
+        ("First Baptist Church", "1st Baptist Church"),
+    ],
+)
+def test_abbreviations_and_full_words_meet(short, full):
+    assert key(short) == key(full)
+
+
+def test_leading_and_trailing_article():
+    assert key("The American Legion") == key("American Legion, The") == "AMERICAN LEGION"
+    assert key("THE") == "THE"
+
+
+def test_dba_keeps_the_other_name_as_an_alias():
+    name = normalize_name("Acme Inc DBA Acme Tools")
+    assert name.key == "ACME"
+    assert name.aliases == ("ACME TOOLS",)
+    assert name.legal_suffixes == ("INC",)
+    assert normalize_name("ACME INC D/B/A ROADRUNNER SUPPLY").aliases == ("ROADRUNNER SUPPLY",)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Acme Tools C/O John Doe",
+        "ACME TOOLS ATTN: ACCOUNTS PAYABLE",
+        "Acme Tools Remit To PO Box 12",
+        "REMIT TO: ACME TOOLS",
+        "Acme Tools, P.O. Box 99",
+        "C/O ACME TOOLS",
+    ],
+)
+def test_routing_noise_is_dropped(raw):
+    assert key(raw) == "ACME TOOLS"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("SMITH, JOHN", "JOHN SMITH"),
+        ("Smith, John A", "JOHN A SMITH"),
+        ("Smith Jr, John", "JOHN SMITH JR"),
+        ("Acme, Inc.", "ACME"),
+        ("Springfield, IL", "SPRINGFIELD IL"),
+        ("Franklin County, PA", "FRANKLIN COUNTY PA"),
+    ],
+)
+def test_surname_first_persons_are_reordered_and_organisations_are_not(raw, expected):
+    assert key(raw) == expected
+
+
+def test_tokens_spell_the_key():
+    name = normalize_name("The Rocky Mtn Elk Fdn, Inc.")
+    assert name.key == "ROCKY MOUNTAIN ELK FOUNDATION"
+    assert name.tokens == tuple(name.key.split())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", " ", "\x00\x01\x1b[31m", "\u202eCORP ACME\u202c", "😀 Smith LLC 🏦", "A\u0301\u0302" * 500, "ﷺ" * 400,
+     ",", "&", "DBA", "C/O", "%", "A" * 1_000_000],
+)
+def test_total_over_hostile_input(raw):
+    name = normalize_name(raw)
+    assert isinstance(name.key, str)
+    assert len(name.key) <= 4 * MAX_INPUT_CHARS
+    assert len(name.display) <= MAX_INPUT_CHARS
+
+
+def test_non_strings_normalise_to_empty():
+    assert normalize_name(None).key == ""  # type: ignore[arg-type]
+
+
+def test_places_and_postal_codes():
+    assert normalize_place(" Saint-Louis ") == "SAINT LOUIS"
+    assert normalize_place(None) == ""
+    assert normalize_postal_code("99603-1234") == "99603"
+    assert normalize_postal_code("00000") == ""
+    assert normalize_postal_code("H3C 2S1") == "H3C2S1"
