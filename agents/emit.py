@@ -1,12 +1,15 @@
 """Emitting step shared by the agents: results, review copies, audit events, dead letters.
 
 Sends made while an event is being processed are attached to it (``stream_publish_on_commit``)
-and published, with acknowledgement awaited, before its offset is committed.
+and published, with acknowledgement awaited, before its offset is committed. A caller that
+processes a batch itself (the LLM agent) sends immediately instead and awaits the returned
+delivery futures before the batch is acknowledged.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 import structlog
 from faust.types import TopicT
@@ -29,36 +32,43 @@ def event_headers(event_id: str, correlation_id: str, **extra: str) -> list[tupl
     return [(name, value.encode()) for name, value in headers.items()]
 
 
+Delivery = Awaitable[object]
+
+
 async def send_event(
-    topic: TopicT, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-) -> None:
-    await topic.send(key=key, value=value, headers=headers)
+    topic: TopicT, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]], immediate: bool = False
+) -> Delivery:
+    delivery = await topic.send(key=key, value=value, headers=headers, force=immediate)
     metrics.RECORDS_OUT.labels(topic=topic.get_topic_name()).inc()
+    return delivery
 
 
-async def send_audit(ctx: WorkerContext, events: list[AuditEvent]) -> None:
+async def send_audit(ctx: WorkerContext, events: list[AuditEvent], immediate: bool = False) -> list[Delivery]:
+    deliveries = []
     for audit in events:
         key = (audit.record_key or audit.correlation_id).encode()
-        await send_event(
-            ctx.topics.audit,
-            key,
-            audit.model_dump_json().encode(),
-            event_headers(audit.event_id, audit.correlation_id),
-        )
+        value = audit.model_dump_json().encode()
+        headers = event_headers(audit.event_id, audit.correlation_id)
+        deliveries.append(await send_event(ctx.topics.audit, key, value, headers, immediate))
+    return deliveries
 
 
 async def emit_result(
-    ctx: WorkerContext, result: EnrichedPayee, sent_to_llm: bool, received_at: float | None
-) -> None:
+    ctx: WorkerContext,
+    result: EnrichedPayee,
+    sent_to_llm: bool,
+    received_at: float | None,
+    immediate: bool = False,
+) -> list[Delivery]:
     key = result.record_key.encode()
     value = result.model_dump_json().encode()
     headers = event_headers(result.event_id, result.correlation_id, **{"x-status": result.status})
-    await send_event(ctx.topics.enriched, key, value, headers)
+    deliveries = [await send_event(ctx.topics.enriched, key, value, headers, immediate)]
     if result.status == "review":
-        await send_event(ctx.topics.review, key, value, headers)
+        deliveries.append(await send_event(ctx.topics.review, key, value, headers, immediate))
         for reason in result.review_reasons:
             metrics.REVIEWS.labels(reason=reason).inc()
-    await send_audit(ctx, decision_audit_events(result, sent_to_llm=sent_to_llm))
+    deliveries += await send_audit(ctx, decision_audit_events(result, sent_to_llm=sent_to_llm), immediate)
 
     match, classification = result.match, result.classification
     metrics.MATCH_OUTCOMES.labels(decision=match.decision, match_type=match.match_type).inc()
@@ -70,6 +80,7 @@ async def emit_result(
         metrics.STAGE_LATENCY.labels(stage=stage).observe(elapsed_ms / 1000)
     if received_at is not None:
         metrics.END_TO_END_LATENCY.observe(max(0.0, time.time() - received_at))
+    return deliveries
 
 
 async def emit_dead_letter(
@@ -79,7 +90,8 @@ async def emit_dead_letter(
     value: bytes | None,
     source: SourcePosition,
     replay_run_id: str | None,
-) -> None:
+    immediate: bool = False,
+) -> list[Delivery]:
     letter = dead_letter(rejection, key, value, source, replay_run_id)
     headers = event_headers(
         letter.event_id,
@@ -92,8 +104,8 @@ async def emit_dead_letter(
             "x-source-offset": str(source.offset),
         },
     )
-    await send_event(ctx.topics.dlq, key, letter.model_dump_json().encode(), headers)
-    await send_audit(ctx, [rejection_audit_event(letter, ctx.versions())])
+    deliveries = [await send_event(ctx.topics.dlq, key, letter.model_dump_json().encode(), headers, immediate)]
+    deliveries += await send_audit(ctx, [rejection_audit_event(letter, ctx.versions())], immediate)
     metrics.DEAD_LETTERS.labels(stage=letter.stage, reason=letter.error_type).inc()
     log.warning(
         "dead_lettered",
@@ -103,6 +115,7 @@ async def emit_dead_letter(
         source_offset=source.offset,
         event_id=letter.event_id,
     )
+    return deliveries
 
 
 def header_value(headers: object, name: str) -> str | None:
