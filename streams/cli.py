@@ -34,24 +34,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.kafka_io import OutgoingRecord, ensure_topics, jsonl_or_csv_records, kafka_producer, publish
+    from streams.kafka_io import publish_payee_file
 
-    rows = list(jsonl_or_csv_records(args.file))
-
-    def outgoing() -> list[OutgoingRecord]:
-        records = []
-        for row in rows:
-            key = f"{row.get('source_system', '')}:{row.get('source_record_id', '')}".encode()
-            records.append(OutgoingRecord(key=key, value=json.dumps(row).encode()))
-        return records
-
-    async def run() -> int:
-        await ensure_topics(settings)
-        async with kafka_producer(settings) as producer:
-            with tqdm(total=len(rows), desc=f"→ {args.topic or settings.topic_raw}", unit="rec", file=sys.stderr) as bar:
-                return await publish(producer, args.topic or settings.topic_raw, outgoing(), on_sent=bar.update)
-
-    sent = asyncio.run(run())
+    sent = asyncio.run(publish_payee_file(settings, Path(args.file), args.topic or settings.topic_raw))
     print(f"published {sent} records", file=sys.stderr)
     return 0
 

@@ -19,8 +19,9 @@ import urllib.request
 from pathlib import Path
 
 from streams.embedded_broker import EmbeddedTansu, free_port
-from streams.kafka_io import ensure_topics, topic_reader
+from streams.kafka_io import ensure_topics, publish_payee_file, topic_reader
 from streams.settings import Settings
+from streams.supplier_loading import load_supplier_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SUPPLIERS = REPO_ROOT.parent / "shared" / "data" / "suppliers.csv.gz"
@@ -113,8 +114,6 @@ async def show_results(settings: Settings, expected: int, timeout_s: float) -> t
 
 
 def run_dev(base: Settings, args: argparse.Namespace) -> int:
-    from streams.cli import main as cli_main
-
     supplier_file = Path(args.suppliers) if args.suppliers else default_supplier_file()
     payee_file = Path(args.payees) if args.payees else BUNDLED_PAYEES
     work_dir = Path(tempfile.mkdtemp(prefix="payee-stream-dev-"))
@@ -127,17 +126,17 @@ def run_dev(base: Settings, args: argparse.Namespace) -> int:
                 "web_port": free_port(),
             }
         )
-        os.environ.update(settings.as_env())
         print(f"broker {broker.bootstrap} (embedded Tansu, in memory); work dir {work_dir}", file=sys.stderr)
         asyncio.run(ensure_topics(settings))
         print(f"loading suppliers from {supplier_file}", file=sys.stderr)
-        cli_main(["suppliers", "load", str(supplier_file)])
+        report = asyncio.run(load_supplier_file(settings, supplier_file, None))
+        print(report.summary(), file=sys.stderr)
         worker = WorkerProcess(settings, work_dir / "worker.log").start()
         try:
             worker.wait_ready(timeout_s=180)
             print(f"worker ready: http://{settings.web_host}:{settings.web_port}/ready, /metrics", file=sys.stderr)
             payee_count = sum(1 for line in payee_file.read_text().splitlines() if line.strip())
-            cli_main(["produce", str(payee_file)])
+            asyncio.run(publish_payee_file(settings, payee_file, settings.topic_raw))
             results, dead = asyncio.run(show_results(settings, payee_count, timeout_s=120))
             print(f"\n{results} enriched, {dead} dead-lettered of {payee_count} published", file=sys.stderr)
             if args.keep_running:

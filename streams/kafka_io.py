@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from tqdm import tqdm
 
 from streams.settings import Settings
 
@@ -114,12 +118,28 @@ async def publish(
     return sent
 
 
-def jsonl_or_csv_records(path: str) -> Iterator[dict[str, object]]:
+async def publish_payee_file(settings: Settings, path: Path, topic: str) -> int:
+    """Publish a payee file, keyed by ``source_system:source_record_id``, with a progress bar."""
+    rows = list(jsonl_or_csv_records(path))
+    records = [
+        OutgoingRecord(
+            key=f"{row.get('source_system', '')}:{row.get('source_record_id', '')}".encode(),
+            value=json.dumps(row).encode(),
+        )
+        for row in rows
+    ]
+    await ensure_topics(settings)
+    async with kafka_producer(settings) as producer:
+        with tqdm(total=len(records), desc=f"→ {topic}", unit="rec", file=sys.stderr) as bar:
+            return await publish(producer, topic, records, on_sent=bar.update)
+
+
+def jsonl_or_csv_records(path: Path) -> Iterator[dict[str, object]]:
     """Rows of a payee file: JSON lines, or CSV with PayeeRecord column names."""
     import csv
 
     with open(path, newline="", encoding="utf-8") as handle:
-        if path.endswith((".jsonl", ".ndjson")):
+        if path.suffix in (".jsonl", ".ndjson"):
             for line in handle:
                 if line.strip():
                     yield json.loads(line)
