@@ -86,11 +86,16 @@ class WorkerProcess:
 def result_line(result: dict[str, object]) -> str:
     match = result["match"]
     classification = result["classification"]
-    supplier = f"{match['supplier_id']} ({match['score']:.2f} {match['match_type']})" if match["supplier_id"] else f"no match ({match['decision']})"
+    if match["decision"] == "matched":
+        supplier = f"{match['supplier_id']} ({match['score']:.2f} {match['match_type']})"
+    elif match["decision"] == "ambiguous":
+        supplier = "ambiguous: several suppliers fit"
+    else:
+        supplier = "no supplier"
     entity = f"{classification['entity_type']}/{classification['subtype'] or '-'}"
     return (
-        f"{result['input']['payee_name'][:38]:<38} {entity:<24} "
-        f"{classification['confidence']:.2f} {classification['method']:<8} {supplier:<36} {result['status']}"
+        f"{result['input']['payee_name'][:38]:<38} {entity:<30} "
+        f"{classification['confidence']:.2f} {classification['method']:<8} {supplier:<34} {result['status']}"
     )
 
 
@@ -99,7 +104,7 @@ async def show_results(settings: Settings, expected: int, timeout_s: float) -> t
     results = dead = 0
     deadline = time.monotonic() + timeout_s
     async with topic_reader(settings, settings.topic_enriched) as enriched, topic_reader(settings, settings.topic_dlq) as dlq:
-        print(f"{'payee':<38} {'entity/subtype':<24} conf method   {'supplier (score type)':<36} status")
+        print(f"{'payee':<38} {'entity/subtype':<30} conf method   {'supplier (score type)':<34} status")
         while results + dead < expected and time.monotonic() < deadline:
             for records in (await enriched.getmany(timeout_ms=200)).values():
                 for record in records:
