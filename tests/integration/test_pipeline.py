@@ -131,7 +131,16 @@ def test_health_ready_and_metrics(loaded_settings, start_worker):
         "payee_stream_stage_latency_seconds_bucket",
         "payee_stream_match_outcomes_total",
         "payee_stream_classifications_total",
+        "payee_stream_end_to_end_latency_seconds_bucket",
+        "payee_stream_match_score_bucket",
         "payee_stream_supplier_index_size",
-        "payee_stream_consumer_lag",
+        "payee_stream_supplier_index_ready",
+        "payee_stream_consumer_lag{",
+        "payee_stream_llm_calls_total",
+        "payee_stream_llm_tokens_total",
+        "payee_stream_llm_breaker_open",
+        "payee_stream_dlq_guard_tripped",
     ):
         assert series in text, series
+    # Counts reflect what flowed: 20 in, 2 dead letters.
+    assert 'payee_stream_dead_letters_total{reason="malformed_json",stage="validate"}' in text
