@@ -276,7 +276,7 @@ def located(
     if rng.random() < 0.05:  # payee's address differs from the registered one
         city, state = rng.choice(other_cities)
     return {
-        "city": noisy_city(city, rng) if city and "city" in pattern or pattern == "all" else None,
+        "city": noisy_city(city, rng) if city and ("city" in pattern or pattern == "all") else None,
         "state": state if "state" in pattern or pattern == "all" else None,
         "postal_code": supplier.postal_code if pattern == "all" else None,
     }

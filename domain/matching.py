@@ -48,6 +48,10 @@ SNAPSHOT_FORMAT = 1
 MIN_TYPO_TOKEN = 4
 MAX_CORRECTIONS = 4
 MAX_RESPELLINGS = 16
+# An indexed token this rare may itself be a misspelling (supplier lists have typos too): its
+# one-edit neighbours that are this many times more common are tried as well.
+RARE_SPELLING_NAMES = 3
+COMMON_SPELLING_FACTOR = 10
 # Blocking: tokens considered (rarest first), names a single rare token may bring alone, and
 # the most names ever scored for one query.
 MAX_ANCHORS = 4
@@ -67,9 +71,9 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate (see module docstring); order as FEATURES.
 WEIGHTS = (
-    -12.5999, 6.0071, 4.7113, 3.9515, -0.1937, -2.2255, -1.0622,
-    1.2068, -2.0966, 1.1244, -2.1619, 2.1745, -2.3208,
-    0.1848, -1.0046,
+    -12.9489, 6.7028, 4.6872, 3.7883, -0.2222, -2.0763, -1.0019,
+    1.0311, -2.1503, 1.1346, -2.0928, 1.4512, -2.3947,
+    0.1422, -0.9988,
 )
 
 # Features come in three parts: of the name, of the place (shared by namesakes), of the query.
@@ -78,6 +82,8 @@ _TAIL_START = FEATURES.index("query_information")
 _UNKNOWN_PLACE = (0.0,) * (_TAIL_START - _PLACE_START)
 _CITY_AGREES = FEATURES.index("city_agrees") - _PLACE_START
 _POSTAL_AGREES = FEATURES.index("postal_agrees") - _PLACE_START
+_STATE_AGREES = FEATURES.index("state_agrees") - _PLACE_START
+_CITY_CONFLICTS = FEATURES.index("city_conflicts") - _PLACE_START
 
 _US_STATE_NAMES = {
     "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
@@ -441,15 +447,24 @@ class SupplierIndex:
                 name_features.name_coverage,
                 float(name_features.exact),
             )
-            namesakes = math.log(len(holders))
+            places = []
             for supplier_id in holders:
                 entry = self._entries[supplier_id]
                 place = place_parts.get(entry.location)
                 if place is None:
                     values = _location_features(location, entry.location) if located else _UNKNOWN_PLACE
                     place = place_parts[entry.location] = (values, _dot(place_weights, values))
+                places.append((supplier_id, entry, place))
+            namesakes = math.log(len(holders))
+            # The only namesake in the payee's state (with no city against it) is pinned by the state.
+            in_state = [
+                supplier_id for supplier_id, _, place in places
+                if place[0][_STATE_AGREES] and not place[0][_CITY_CONFLICTS]
+            ]
+            alone_in_state = in_state[0] if len(in_state) == 1 else None
+            for supplier_id, entry, place in places:
                 # Many namesakes mean more unindexed ones too, unless the city or ZIP pins this one.
-                placed = place[0][_CITY_AGREES] or place[0][_POSTAL_AGREES]
+                placed = place[0][_CITY_AGREES] or place[0][_POSTAL_AGREES] or supplier_id == alone_in_state
                 tail = (information, 0.0 if placed else namesakes)
                 features = (*name_part, float(name_key != entry.names[0]), float(name_features.truncated),
                             *place[0], *tail)
@@ -495,17 +510,27 @@ class SupplierIndex:
         return False
 
     def _spellings(self, token: str) -> list[str]:
-        """The token itself if indexed, else indexed tokens one edit away (rarest first)."""
-        if token in self._postings:
-            return [token]
+        """The token if indexed (plus far commoner spellings one edit away when it is rare), else
+        indexed tokens one edit away (rarest first)."""
+        postings = self._postings.get(token)
         if len(token) < MIN_TYPO_TOKEN:
-            return []
+            return [token] if postings is not None else []
+        if postings is not None and len(postings) > RARE_SPELLING_NAMES:
+            return [token]
         found = set(self._deletions.get(token, ()))  # the payee dropped a character
         for variant in _deletions(token):
             if variant in self._postings:  # the payee added a character
                 found.add(variant)
             found.update(self._deletions.get(variant, ()))  # substituted or swapped one
-        return sorted(found, key=lambda spelling: len(self._postings[spelling]))[:MAX_CORRECTIONS]
+        if postings is None:
+            return sorted(found, key=lambda spelling: len(self._postings[spelling]))[:MAX_CORRECTIONS]
+        # A rare indexed token: itself first, then much more common spellings one edit away.
+        common = [
+            spelling for spelling in found
+            if len(self._postings[spelling]) >= COMMON_SPELLING_FACTOR * len(postings)
+        ]
+        common.sort(key=lambda spelling: (-len(self._postings[spelling]), spelling))
+        return [token, *common[: MAX_CORRECTIONS - 1]]
 
     def _similar_names(self, queries: Iterable[str]) -> set[str]:
         similar: set[str] = set()

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 # Payment systems cut names at 30–35 characters; nothing useful lies beyond a few hundred.
 MAX_INPUT_CHARS = 300
 
@@ -48,6 +50,11 @@ _MIN_CUT_SUFFIX = 6
 _LONG_LEGAL_FORMS = tuple(
     (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
 )
+
+# Misspelt legal forms are recognised only when long enough that one or two edits cannot
+# make them another word ("INCORPOATED", "CORPORATOIN"; not "COMPANY" → "COMPANT").
+_MIN_MISSPELT_SUFFIX = 9
+_MIN_TWO_TYPO_SUFFIX = 12
 
 # Abbreviations expanded to the full word: the full word keeps prefix matching of truncated
 # names working ("ASSOCIA…" is a prefix of ASSOCIATION, not of ASSN). Words that are
@@ -223,11 +230,25 @@ def _tokens(text: str) -> list[str]:
     return [ABBREVIATIONS.get(token, token) for token in merged]
 
 
+def _misspelt_legal_form(token: str) -> str | None:
+    """'INCORPOATED', 'CORPORATOIN': a long legal form one edit away (two for the longest)."""
+    for form, canonical in _LONG_LEGAL_FORMS:
+        if abs(len(form) - len(token)) > 2 or form[0] != token[0]:
+            continue
+        allowed = 2 if min(len(form), len(token)) >= _MIN_TWO_TYPO_SUFFIX else 1
+        if DamerauLevenshtein.distance(token, form, score_cutoff=allowed) <= allowed:
+            return canonical
+    return None
+
+
 def _legal_form(token: str, last: bool) -> str | None:
     if token in LEGAL_SUFFIXES:
         return LEGAL_SUFFIXES[token]
     if last and len(token) >= _MIN_CUT_SUFFIX:  # cut by a fixed-width field: "INCORPORAT"
-        return next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
+        cut = next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
+        if cut is not None or len(token) < _MIN_MISSPELT_SUFFIX:
+            return cut
+        return _misspelt_legal_form(token)
     return None
 
 

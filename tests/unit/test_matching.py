@@ -241,3 +241,22 @@ def test_snapshot_round_trip(index, tmp_path):
         assert loaded.match(*query) == index.match(*query)
     loaded.upsert(supplier("NEW1", "BRAND NEW THING"))
     assert_matched(loaded.match("Brand New Thing"), "NEW1")
+
+
+def test_the_only_namesake_in_the_payees_state_is_matched_by_the_state():
+    index = SupplierIndex()
+    for number, state in enumerate(("KS", "NE", "DE", "OK", "MT")):
+        index.upsert(supplier(f"S{number}", "PATTERSON FAMILY FOUNDATION", city="SPRINGFIELD", state=state))
+    assert_matched(index.match("Patterson Family Foundation", state="MT"), "S4")
+    assert index.match("Patterson Family Foundation").decision == "ambiguous"
+
+
+def test_a_rare_indexed_token_may_be_a_misspelling_of_a_common_one():
+    index = SupplierIndex()
+    index.upsert(supplier("A", "ALICE FOUNDATION", city="EAGLE", state="ID"))
+    index.upsert(supplier("B", "ALLICE HOLDINGS"))  # the misspelling also names another supplier
+    for number in range(40):
+        index.upsert(supplier(f"X{number}", f"ALICE TOOLS {number}"))
+    result = index.match("allice foundation")
+    assert "A" in {result.supplier_id, result.runner_up and result.runner_up[0]}
+    assert "ALLICE" not in result.reason.upper()

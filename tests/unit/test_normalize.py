@@ -56,6 +56,21 @@ def test_legal_suffixes_are_removed_from_the_key_and_reported(raw, suffixes):
     assert name.legal_suffixes == suffixes
 
 
+@pytest.mark.parametrize(
+    ("raw", "suffixes"),
+    [("Acme Tools Incorpoated", ("INC",)), ("Acme Tools incrporated", ("INC",)), ("Acme Tools Corporatoin", ("CORP",))],
+)
+def test_misspelt_long_legal_forms_are_removed(raw, suffixes):
+    name = normalize_name(raw)
+    assert name.key == "ACME TOOLS"
+    assert name.legal_suffixes == suffixes
+
+
+@pytest.mark.parametrize("raw", ["Acme Cooperation", "Acme Corporate", "Acme Company Store"])
+def test_words_near_a_legal_form_are_kept(raw):
+    assert normalize_name(raw).legal_suffixes == ()
+
+
 def test_a_name_that_is_only_a_suffix_keeps_it():
     assert key("Inc") == "INC"
     assert key("The Company") == "COMPANY"
