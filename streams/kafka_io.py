@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -136,8 +137,6 @@ async def publish_payee_file(settings: Settings, path: Path, topic: str) -> int:
 
 def jsonl_or_csv_records(path: Path) -> Iterator[dict[str, object]]:
     """Rows of a payee file: JSON lines, or CSV with PayeeRecord column names."""
-    import csv
-
     with open(path, newline="", encoding="utf-8") as handle:
         if path.suffix in (".jsonl", ".ndjson"):
             for line in handle:

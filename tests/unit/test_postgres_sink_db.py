@@ -4,7 +4,6 @@ each test in a schema of its own."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from streams.db import MigrationError, audit_history, connect, load_migrations, migrate, quote_ident
+from streams.db import MigrationError, audit_history, connect, load_migrations, migrate
 from streams.postgres_sink import RejectedRow, SinkBatch, SinkWriter, audit_row, result_row
 from streams.settings import Settings
 from tests.conftest import TEST_DSN
