@@ -104,16 +104,41 @@ def read_queries(path: Path) -> list[dict[str, str]]:
 
 def run_index(
     index: SupplierIndex, queries: list[dict[str, str]]
-) -> tuple[Outcome, list[float], Counter[str]]:
-    outcome, latencies, decisions = Outcome(), [], Counter()
+) -> tuple[Outcome, list[float], list[tuple[str, str | None]]]:
+    """Outcome over ``queries``, and per query its latency and (decision, matched supplier)."""
+    outcome, latencies, decisions = Outcome(), [], []
     for row in queries:
         started = time.perf_counter()
         result = index.match(row["name"], city=row["city"] or None, state=row["state"] or None)
         latencies.append(time.perf_counter() - started)
-        decisions[result.decision] += 1
         predicted = result.supplier_id if result.decision == "matched" else None
+        decisions.append((result.decision, predicted))
         outcome.add(predicted, row["true_supplier_id"] or None)
     return outcome, latencies, decisions
+
+
+def indistinguishable(suppliers: list[Supplier], queries: list[dict[str, str]]) -> list[bool]:
+    """Per query: whether its true supplier shares its name with another supplier that also
+    agrees on every place the query gives (city, state). No matcher can tell which one the
+    payee is; the right outcome is review, so recall is also reported without them."""
+    by_id = {supplier.supplier_id: supplier for supplier in suppliers}
+    namesakes: dict[str, list[Supplier]] = {}
+    for supplier in suppliers:
+        namesakes.setdefault(normalize_name(supplier.name).key, []).append(supplier)
+    flags = []
+    for row in queries:
+        truth = by_id.get(row["true_supplier_id"])
+        if truth is None:
+            flags.append(False)
+            continue
+        truth_place = Location.of(truth.city, truth.state, None)
+        flags.append(any(
+            other.supplier_id != truth.supplier_id
+            and (not row["city"] or Location.of(other.city, None, None).city == truth_place.city)
+            and (not row["state"] or Location.of(None, other.state, None).state == truth_place.state)
+            for other in namesakes[normalize_name(truth.name).key]
+        ))
+    return flags
 
 
 def run_brute_force(suppliers: list[Supplier], queries: list[dict[str, str]]) -> tuple[Outcome, list[float]]:
@@ -160,6 +185,7 @@ def benchmark(args: argparse.Namespace) -> None:
 
     queries = read_queries(args.queries)
     outcome, latencies, decisions = run_index(index, queries)
+    hidden = indistinguishable(suppliers, queries)
     sample = random.Random(args.seed).sample(queries, min(args.brute_force_sample, len(queries)))
     brute, brute_latencies = run_brute_force(suppliers, sample)
     sampled, _, _ = run_index(index, sample)
@@ -167,7 +193,7 @@ def benchmark(args: argparse.Namespace) -> None:
     index_qps = len(latencies) / sum(latencies)
     brute_qps = len(brute_latencies) / sum(brute_latencies)
     print(f"\ndev queries: {len(queries):,} ({outcome.positives:,} in the index, {outcome.negatives:,} not); "
-          f"decisions {dict(decisions)}")
+          f"decisions {dict(Counter(decision for decision, _ in decisions))}")
     print(f"brute force: rapidfuzz extractOne WRatio over all {len(suppliers):,} names, cutoff "
           f"{BRUTE_FORCE_CUTOFF:.0f}, on {len(sample)} sampled queries\n")
     header = (f"{'':<28}{'precision':>10}{'recall':>9}{'abstain':>9}"
@@ -184,6 +210,18 @@ def benchmark(args: argparse.Namespace) -> None:
         print(f"{label:<28}{result.precision:>10.2%}{result.recall:>9.2%}{result.abstention:>9.2%}{timing}")
     print(f"\nspeed-up over brute force: {index_qps / brute_qps:,.0f}x")
 
+    telling = Outcome()
+    for row, (_, predicted), flag in zip(queries, decisions, hidden, strict=True):
+        if not flag:
+            telling.add(predicted, row["true_supplier_id"] or None)
+    sent_to_review = sum(
+        decision == "ambiguous" for (decision, _), flag in zip(decisions, hidden, strict=True) if flag
+    )
+    print(f"\n{sum(hidden):,} of {outcome.positives:,} payees in the index ({sum(hidden) / outcome.positives:.1%}) "
+          f"share their name and every given place with another supplier: no matcher can tell which "
+          f"one is meant; {sent_to_review / max(1, sum(hidden)):.0%} of them went to review as ambiguous.")
+    print(f"recall on the other {telling.positives:,}: {telling.recall:.2%}")
+
 
 # ---------------------------------------------------------------------------- calibration
 
@@ -194,9 +232,11 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def typo(word: str, rng: random.Random) -> str:
     i = rng.randrange(len(word))
-    kind = rng.choice(("delete", "insert", "substitute", "transpose"))
+    kind = rng.choice(("delete", "insert", "double", "substitute", "transpose"))
     if kind == "delete":
         return word[:i] + word[i + 1 :]
+    if kind == "double":
+        return word[: i + 1] + word[i:]
     if kind == "insert":
         return word[:i] + rng.choice(LETTERS) + word[i:]
     if kind == "substitute":
@@ -214,7 +254,8 @@ def noisy_name(name: str, other_names: list[str], rng: random.Random) -> str:
     words = name.upper().split()
     for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
         operation = rng.choice(
-            ("typo", "typo", "suffix", "drop", "swap", "abbreviate", "ampersand", "the", "punctuation", "dba")
+            ("typo", "typo", "suffix", "drop", "swap", "abbreviate", "ampersand", "the", "punctuation", "space",
+             "dba")
         )
         long_words = [i for i, word in enumerate(words) if len(word) >= 4]
         if operation == "typo" and long_words:
@@ -242,6 +283,12 @@ def noisy_name(name: str, other_names: list[str], rng: random.Random) -> str:
         elif operation == "punctuation" and len(words) > 1:
             i = rng.randrange(len(words) - 1)
             words[i] += rng.choice((",", ".", " -"))
+        elif operation == "space" and len(words) > 1:
+            # A space lost or shifted by one letter: "MISSION INC" → "MISSIONINC" / "MISSIONI NC".
+            i = rng.randrange(len(words) - 1)
+            joined, cut = words[i] + words[i + 1], len(words[i]) + rng.choice((-1, 1))
+            shifted = rng.random() < 0.5 and 0 < cut < len(joined)
+            words[i : i + 2] = [joined[:cut], joined[cut:]] if shifted else [joined]
         elif operation == "dba" and rng.random() < 0.3:
             words += ["DBA", *rng.choice(other_names).upper().split()]
     text = " ".join(words)

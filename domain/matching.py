@@ -3,15 +3,16 @@ calibrated choice between them that uses city / state / postal code to tell name
 
 How a payee is matched:
 
-1. Normalise the payee name (``domain.normalize``); its key and any DBA alias are queries.
+1. Normalise the payee name (``domain.normalize``); its key and any DBA alias are queries, and
+   so are its loose readings (a slipped or glued legal form undone, ``loose_keys``).
 2. Candidate names: exact key hits (also after respelling unknown tokens to indexed ones one
    edit away), and — unless an exact hit already sits where the payee is — names that share
    the query's rarest tokens (an inverted index over distinct names, with a one-deletion index
    so misspelt tokens still find their postings). At most ``MAX_SCORED_NAMES`` names are
    ranked by WRatio and ``TOP_NAMES`` scored fully: never a scan of the whole list.
 3. Each supplier behind a candidate name gets features (name similarity, IDF-weighted token
-   coverage both ways, truncation, alt-name use, location agreement, how many suppliers share
-   the name) and a utility ``w · x``. A softmax with a "none of these" option at utility 0 turns
+   coverage both ways, exact or the same but for a keyboard slip or two, truncation, alt-name
+   use, location agreement, how many suppliers share the name) and a utility ``w · x``. A softmax with a "none of these" option at utility 0 turns
    utilities into probabilities, so two equally good namesakes each get at most ~0.5.
 4. Decision: ``matched`` when the best probability clears ``match_threshold`` (and beats the
    runner-up by ``ambiguity_margin``); ``ambiguous`` when the suppliers sharing the best name
@@ -24,6 +25,7 @@ suppliers held out of the index as negatives) — never on evaluation data.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import heapq
@@ -37,7 +39,7 @@ from typing import Literal, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from domain.normalize import NormalizedName, normalize_name, normalize_place, normalize_postal_code
+from domain.normalize import NormalizedName, loose_keys, normalize_name, normalize_place, normalize_postal_code
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
 MatchType = Literal["exact", "fuzzy", "none"]
@@ -61,19 +63,23 @@ MIN_BLOCKED_SCORE = 60  # WRatio below this is not the same name
 TOP_NAMES = 8
 # Payment systems cut names at 30–35 characters; a name this long may have been cut.
 TRUNCATION_MIN_CHARS = 20
+# Names this long (without spaces) may differ from the payee by one slip of the keyboard and
+# still be the same name; from the second length on, by two. Digits must agree exactly.
+NEAR_EXACT_MIN_CHARS = 6
+NEAR_EXACT_TWO_EDIT_CHARS = 16
 # Alt names that are a care-of line or a trustee are people, not names of the supplier.
 _PERSON_ALT_MARKERS = ("TTEE", "TRUSTEE", "ET AL", "C/O", "C-O", "%", "ATTN")
 
 FEATURES = (
-    "bias", "similarity", "query_coverage", "name_coverage", "exact", "via_alt_name", "truncated",
+    "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "via_alt_name", "truncated",
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
     "query_information", "log_namesakes_unplaced",
 )
 # Fitted by bench/match.py --calibrate (see module docstring); order as FEATURES.
 WEIGHTS = (
-    -12.9489, 6.7028, 4.6872, 3.7883, -0.2222, -2.0763, -1.0019,
-    1.0311, -2.1503, 1.1346, -2.0928, 1.4512, -2.3947,
-    0.1422, -0.9988,
+    -11.8889, 5.2871, 5.0735, 2.7357, 0.4175, 1.4607, -2.0157, -1.9891,
+    1.3142, -2.1576, 1.1040, -2.2647, 0.9691, -2.6540,
+    0.2749, -0.9960,
 )
 
 # Features come in three parts: of the name, of the place (shared by namesakes), of the query.
@@ -144,6 +150,7 @@ class _NameFeatures:
     query_coverage: float
     name_coverage: float
     exact: bool
+    near_exact: bool
     truncated: bool
 
 
@@ -421,10 +428,12 @@ class SupplierIndex:
     def candidates(self, query: NormalizedName, location: Location) -> list[Candidate]:
         """Every supplier scored for this payee, best first (used by ``match`` and calibration)."""
         queries = (query.key, *query.aliases)
-        names = self._exact_names(queries) | self._respelt_names(queries)
+        loose = tuple(dict.fromkeys(r for text in queries for r in loose_keys(text) if r not in queries))
+        names = self._exact_names(queries + loose) | self._respelt_names(queries + loose)
         # An exact name where the payee is settles it; otherwise look for similar names too.
         if not any(self._placed_by(name, location) for name in names):
-            names.update(self._similar_names(queries))
+            names.update(self._similar_names(queries + loose))
+        loose_compacts = {reading.replace(" ", "") for reading in loose}
         truncation_possible = len(query.display) >= TRUNCATION_MIN_CHARS
         located = bool(location.city or location.state or location.postal_code)
         name_weights = self.weights[:_PLACE_START]
@@ -437,8 +446,11 @@ class SupplierIndex:
         for name_key in sorted(names):
             name_features = max(
                 (self._name_features(text, name_key, truncation_possible) for text in queries),
-                key=lambda features: (features.exact, features.similarity),
+                key=lambda features: (features.exact, features.near_exact, features.similarity),
             )
+            if not name_features.near_exact and name_key.replace(" ", "") in loose_compacts:
+                # Scored on what the payee wrote, but known to be the same name but for a slip.
+                name_features = dataclasses.replace(name_features, near_exact=True)
             holders = self._name_suppliers[name_key]
             name_part = (
                 1.0,
@@ -446,6 +458,7 @@ class SupplierIndex:
                 name_features.query_coverage,
                 name_features.name_coverage,
                 float(name_features.exact),
+                float(name_features.near_exact),
             )
             places = []
             for supplier_id in holders:
@@ -511,7 +524,8 @@ class SupplierIndex:
 
     def _spellings(self, token: str) -> list[str]:
         """The token if indexed (plus far commoner spellings one edit away when it is rare), else
-        indexed tokens one edit away (rarest first)."""
+        indexed tokens one edit away, commonest first: among words one slip away, the payee most
+        likely meant the one most often written."""
         postings = self._postings.get(token)
         if len(token) < MIN_TYPO_TOKEN:
             return [token] if postings is not None else []
@@ -523,7 +537,7 @@ class SupplierIndex:
                 found.add(variant)
             found.update(self._deletions.get(variant, ()))  # substituted or swapped one
         if postings is None:
-            return sorted(found, key=lambda spelling: len(self._postings[spelling]))[:MAX_CORRECTIONS]
+            return sorted(found, key=lambda spelling: (-len(self._postings[spelling]), spelling))[:MAX_CORRECTIONS]
         # A rare indexed token: itself first, then much more common spellings one edit away.
         common = [
             spelling for spelling in found
@@ -561,7 +575,7 @@ class SupplierIndex:
 
     def _name_features(self, query: str, name: str, truncation_possible: bool) -> _NameFeatures:
         if query == name or query.replace(" ", "") == name.replace(" ", ""):
-            return _NameFeatures(1.0, 1.0, 1.0, exact=True, truncated=False)
+            return _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=False, truncated=False)
         similarity = max(fuzz.ratio(query, name), fuzz.token_sort_ratio(query, name)) / 100.0
         truncated = False
         name_tokens = name.split()
@@ -574,7 +588,10 @@ class SupplierIndex:
         query_tokens = query.split()
         query_coverage = self._coverage(query_tokens, name_tokens, truncated)
         name_coverage = self._coverage(name_tokens, query_tokens, truncated)
-        return _NameFeatures(similarity, query_coverage, name_coverage, exact=False, truncated=truncated)
+        return _NameFeatures(
+            similarity, query_coverage, name_coverage, exact=False,
+            near_exact=_near_exact(query, name, truncation_possible), truncated=truncated,
+        )
 
     def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> float:
         """IDF-weighted share of ``tokens`` found in ``other`` (typos, abbreviations, cut last token)."""
@@ -629,6 +646,30 @@ class SupplierIndex:
         return candidate.supplier_id, name, round(probability, 4)
 
 
+def _near_exact(query: str, name: str, truncation_possible: bool) -> bool:
+    """One or two keyboard slips apart, spaces aside ("BETHESDA MISIONN" / "BETHESDA MISSION"),
+    or, when the payee may be cut, apart that much from a prefix of the name."""
+    compact_query, compact_name = query.replace(" ", ""), name.replace(" ", "")
+    if len(compact_query) < NEAR_EXACT_MIN_CHARS:
+        return False
+    allowed = 1 if len(compact_query) < NEAR_EXACT_TWO_EDIT_CHARS else 2
+    if truncation_possible and len(compact_name) > len(compact_query) + allowed:
+        lengths = range(len(compact_query) - allowed, len(compact_query) + allowed + 1)
+        readings = [compact_name[:length] for length in lengths]
+    else:
+        readings = [compact_name]
+    query_digits = _digits(compact_query)
+    return any(
+        _digits(reading) == query_digits
+        and DamerauLevenshtein.distance(compact_query, reading, score_cutoff=allowed) <= allowed
+        for reading in readings
+    )
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
 def _block(anchors: list[set[str]], query: str) -> set[str]:
     """Names sharing at least two of the rarest query tokens, or one rare token.
 
@@ -667,7 +708,12 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
 
 def _why(candidate: Candidate, location: Location) -> str:
     features = dict(zip(FEATURES, candidate.features, strict=True))
-    parts = ["exact name" if features["exact"] else f"name similarity {features['similarity']:.2f}"]
+    if features["exact"]:
+        parts = ["exact name"]
+    elif features["near_exact"]:
+        parts = ["same name but for a slip"]
+    else:
+        parts = [f"name similarity {features['similarity']:.2f}"]
     if features["via_alt_name"]:
         parts.append("via alt name")
     if features["truncated"]:

@@ -301,6 +301,63 @@ def normalize_name(raw: str) -> NormalizedName:
     )
 
 
+# Legal forms a clerk glues to the previous word or slips on ("MISSIONINC", "IINC", "CMOPANY").
+_LOOSE_LEGAL_FORMS = ("INC", "LLC", "LTD", "CORP", "COMPANY", "LIMITED", "CORPORATION", "INCORPORATED")
+# Long forms are read through any one edit; short ones only through the slips that make no
+# common word: a doubled letter, two letters swapped, the first letter lost ("NC") — never
+# a substitution, which would read HOLIDAY INN or ACME INK as a legal form.
+_MIN_ANY_EDIT_FORM = 7
+_SHORT_FORM_SLIPS = frozenset(
+    slip
+    for form in _LOOSE_LEGAL_FORMS
+    if len(form) < _MIN_ANY_EDIT_FORM
+    for slip in (
+        form[1:],
+        *(form[: i + 1] + form[i:] for i in range(len(form))),
+        *(form[:i] + form[i + 1] + form[i] + form[i + 2 :] for i in range(len(form) - 1)),
+    )
+)
+# A glued remainder shorter than this may be a word that merely ends like a legal form ("ZINC").
+_MIN_GLUED_REMAINDER = 4
+_MIN_GLUED_ARTICLE_REMAINDER = 6
+
+
+def _slipped_legal_form(token: str) -> bool:
+    return token in _SHORT_FORM_SLIPS or any(
+        len(form) >= _MIN_ANY_EDIT_FORM
+        and abs(len(form) - len(token)) <= 1
+        and DamerauLevenshtein.distance(token, form, score_cutoff=1) <= 1
+        for form in _LOOSE_LEGAL_FORMS
+    )
+
+
+def loose_keys(key: str) -> tuple[str, ...]:
+    """Readings of a key with slips the strict rules leave alone, as extra matching queries.
+
+    Trailing tokens one edit from a legal form are dropped ("ACME CMOPANY" → "ACME"), and a
+    legal form or leading THE glued on by a shifted space is cut from the spaceless key
+    ("BETHESDA MISSIONINC" → "BETHESDAMISSION", matched against names' spaceless keys). They are
+    only extra queries, never the key: the strict reading is still scored too.
+    """
+    tokens = key.split()
+    readings = []
+    dropped = tokens[:]
+    while len(dropped) > 1 and len(tokens) - len(dropped) < 2 and _slipped_legal_form(dropped[-1]):
+        dropped.pop()
+    if len(dropped) < len(tokens):
+        readings.append(" ".join(dropped))
+    compact = key.replace(" ", "")
+    unglued = compact
+    form = next((form for form in _LOOSE_LEGAL_FORMS if unglued.endswith(form)), None)
+    if form is not None and len(unglued) - len(form) >= _MIN_GLUED_REMAINDER:
+        unglued = unglued[: -len(form)]
+    if unglued.startswith("THE") and len(unglued) - 3 >= _MIN_GLUED_ARTICLE_REMAINDER:
+        unglued = unglued[3:]
+    if unglued != compact:
+        readings.append(unglued)
+    return tuple(readings)
+
+
 def normalize_place(raw: str | None) -> str:
     """Canonical city / state text: the same folding and tokenisation as names, no suffix rules."""
     if not raw or not isinstance(raw, str):

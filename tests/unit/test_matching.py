@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.matching import Location, MatchResult, SupplierIndex
+from domain.matching import FEATURES, Location, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
 
@@ -183,11 +183,11 @@ def test_candidates_are_a_small_blocked_set(index):
 def test_upsert_replaces_and_delete_removes():
     index = SupplierIndex()
     index.upsert(supplier("S1", "ACME TOOLS INC", "AUSTIN", "TX"))
-    assert_matched(index.match("Acme Tools"), "S1")
+    assert_matched(index.match("Acme Tools", "Austin", "TX"), "S1")
     index.upsert(supplier("S1", "ROADRUNNER SUPPLY CO", "AUSTIN", "TX"))
     assert len(index) == 1
-    assert index.match("Acme Tools").decision == "none"
-    assert_matched(index.match("Roadrunner Supply"), "S1")
+    assert index.match("Acme Tools", "Austin", "TX").decision == "none"
+    assert_matched(index.match("Roadrunner Supply", "Austin", "TX"), "S1")
     assert index.delete("S1") is True
     assert index.delete("S1") is False
     assert len(index) == 0 and index.get("S1") is None
@@ -245,6 +245,8 @@ def test_snapshot_round_trip(index, tmp_path):
 
 def test_the_only_namesake_in_the_payees_state_is_matched_by_the_state():
     index = SupplierIndex()
+    for background in fixture_suppliers():  # a realistic vocabulary: how telling each word is
+        index.upsert(background)
     for number, state in enumerate(("KS", "NE", "DE", "OK", "MT")):
         index.upsert(supplier(f"S{number}", "PATTERSON FAMILY FOUNDATION", city="SPRINGFIELD", state=state))
     assert_matched(index.match("Patterson Family Foundation", state="MT"), "S4")
@@ -260,3 +262,29 @@ def test_a_rare_indexed_token_may_be_a_misspelling_of_a_common_one():
     result = index.match("allice foundation")
     assert "A" in {result.supplier_id, result.runner_up and result.runner_up[0]}
     assert "ALLICE" not in result.reason.upper()
+
+
+@pytest.mark.parametrize(
+    "payee",
+    [
+        "Junpier Networks Inc",  # two letters swapped
+        "Juniperr Networks",  # a doubled letter
+        "Juniper NetworksInc",  # a legal form glued on
+        "Juniper Networks Cmopany",  # a slipped legal form
+    ],
+)
+def test_keyboard_slips_are_near_exact_and_score_above_a_plain_fuzzy_match(index, payee):
+    top = index.candidates(normalize_name(payee), Location.of(None, None, None))[0]
+    assert top.supplier_id == JUNIPER
+    assert top.features[FEATURES.index("near_exact")] == 1.0
+    assert index.match(payee).score > index.match("Junpier Sytsems").score
+
+
+def test_names_that_differ_in_a_number_are_not_near_exact():
+    index = SupplierIndex()
+    index.upsert(supplier("P31", "P31 IMPACT MINISTRIES", state="MS"))
+    top = index.candidates(normalize_name("P331 Impact Ministries"), Location.of(None, "MS", None))[0]
+    assert top.features[FEATURES.index("near_exact")] == 0.0
+    assert index.match("P331 Impact Ministries", state="MS").score < index.match(
+        "P31 Impakt Ministries", state="MS"
+    ).score

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.normalize import MAX_INPUT_CHARS, normalize_name, normalize_place, normalize_postal_code
+from domain.normalize import MAX_INPUT_CHARS, loose_keys, normalize_name, normalize_place, normalize_postal_code
 
 
 def key(raw: str) -> str:
@@ -69,6 +69,27 @@ def test_misspelt_long_legal_forms_are_removed(raw, suffixes):
 @pytest.mark.parametrize("raw", ["Acme Cooperation", "Acme Corporate", "Acme Company Store"])
 def test_words_near_a_legal_form_are_kept(raw):
     assert normalize_name(raw).legal_suffixes == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading"),
+    [
+        ("Minnehatta Fire Cmopany Inc", "MINNEHATTA FIRE"),  # letters swapped in a long form
+        ("Boulanger Foundation IINC", "BOULANGER FOUNDATION"),  # a doubled letter
+        ("Navajoe Cemetery Association NC", "NAVAJOE CEMETERY ASSOCIATION"),  # first letter lost
+        ("Oraimo Technology Limiited", "ORAIMO TECHNOLOGY"),
+        ("Bethesda MissionInc", "BETHESDAMISSION"),  # glued: read on the spaceless key
+        ("Oak Grove Senior Cente rInc", "OAKGROVESENIORCENTER"),  # the space shifted by one
+        ("thecrisis hot line inc", "CRISISHOTLINE"),
+    ],
+)
+def test_loose_readings_undo_slips_on_legal_forms_and_spaces(raw, reading):
+    assert reading in loose_keys(normalize_name(raw).key)
+
+
+@pytest.mark.parametrize("raw", ["Holiday Inn", "Acme Ink", "Apple Core", "Acme Tools", "Zinc", "Theatre"])
+def test_words_that_only_look_like_a_slipped_legal_form_have_no_loose_reading(raw):
+    assert loose_keys(normalize_name(raw).key) == ()
 
 
 def test_a_name_that_is_only_a_suffix_keeps_it():
