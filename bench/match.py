@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
 
-from domain.matching import FEATURES, Location, SupplierIndex  # noqa: E402
+from domain.matching import FEATURES, Location, SupplierIndex, freeze_built_index  # noqa: E402
 from domain.normalize import ABBREVIATIONS, normalize_name  # noqa: E402
 from domain.suppliers import RowError, Supplier, read_suppliers_csv  # noqa: E402
 
@@ -59,7 +59,9 @@ def build_index(suppliers: list[Supplier]) -> tuple[SupplierIndex, float]:
     index = SupplierIndex()
     for supplier in suppliers:
         index.upsert(supplier)
-    return index, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    freeze_built_index()  # as the worker does once its index is ready
+    return index, elapsed
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from domain.matching import SupplierIndex
+from domain.matching import SupplierIndex, freeze_built_index
 from domain.pipeline import enrich
 from domain.suppliers import RowError, read_suppliers_csv
 from schemas.events import PayeeRecord
@@ -34,6 +34,7 @@ def build_index(
             if not isinstance(row, RowError):
                 index.upsert(row)
             bar.update()
+    freeze_built_index()
     return index
 
 

@@ -85,11 +85,13 @@ WEIGHTS = (
 # Features come in three parts: of the name, of the place (shared by namesakes), of the query.
 _PLACE_START = FEATURES.index("state_agrees")
 _TAIL_START = FEATURES.index("query_information")
-_UNKNOWN_PLACE = (0.0,) * (_TAIL_START - _PLACE_START)
+_UNKNOWN_PLACE_PART = ((0.0,) * (_TAIL_START - _PLACE_START), 0.0)  # (features, utility)
 _CITY_AGREES = FEATURES.index("city_agrees") - _PLACE_START
 _POSTAL_AGREES = FEATURES.index("postal_agrees") - _PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - _PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - _PLACE_START
+_VIA_ALT_NAME = FEATURES.index("via_alt_name")
+_TRUNCATED = FEATURES.index("truncated")
 
 _US_STATE_NAMES = {
     "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
@@ -162,6 +164,16 @@ class Candidate:
     name_key: str
     features: tuple[float, ...]
     utility: float
+
+
+def freeze_built_index() -> None:
+    """Exempt every object alive now — a built index is millions of them — from garbage collection.
+
+    A full collection walks all tracked objects: about a second with 350k suppliers, on the
+    event loop. Call once the index is built or loaded; later changes are tracked as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _dot(weights: tuple[float, ...], values: tuple[float, ...]) -> float:
@@ -463,9 +475,9 @@ class SupplierIndex:
             places = []
             for supplier_id in holders:
                 entry = self._entries[supplier_id]
-                place = place_parts.get(entry.location)
+                place = place_parts.get(entry.location) if located else _UNKNOWN_PLACE_PART
                 if place is None:
-                    values = _location_features(location, entry.location) if located else _UNKNOWN_PLACE
+                    values = _location_features(location, entry.location)
                     place = place_parts[entry.location] = (values, _dot(place_weights, values))
                 places.append((supplier_id, entry, place))
             namesakes = math.log(len(holders))
@@ -475,15 +487,23 @@ class SupplierIndex:
                 if place[0][_STATE_AGREES] and not place[0][_CITY_CONFLICTS]
             ]
             alone_in_state = in_state[0] if len(in_state) == 1 else None
-            for supplier_id, entry, place in places:
+            # Per holder only the alt-name flag, the place and the namesake term vary: the rest of
+            # the utility is summed once per name (chapters have thousands of holders).
+            truncated = float(name_features.truncated)
+            name_utility = _dot(name_weights[:_VIA_ALT_NAME], name_part) + name_weights[_TRUNCATED] * truncated
+            tail_utility = tail_weights[0] * information
+            for supplier_id, entry, (place_values, place_utility) in places:
                 # Many namesakes mean more unindexed ones too, unless the city or ZIP pins this one.
-                placed = place[0][_CITY_AGREES] or place[0][_POSTAL_AGREES] or supplier_id == alone_in_state
-                tail = (information, 0.0 if placed else namesakes)
-                features = (*name_part, float(name_key != entry.names[0]), float(name_features.truncated),
-                            *place[0], *tail)
-                utility = _dot(name_weights, features[:_PLACE_START]) + place[1] + _dot(tail_weights, tail)
+                placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES] or supplier_id == alone_in_state
+                unplaced = 0.0 if placed else namesakes
+                via_alt_name = 1.0 if name_key != entry.names[0] else 0.0
+                utility = (
+                    name_utility + name_weights[_VIA_ALT_NAME] * via_alt_name + place_utility
+                    + tail_utility + tail_weights[1] * unplaced
+                )
                 known = best.get(supplier_id)
                 if known is None or utility > known.utility:
+                    features = (*name_part, via_alt_name, truncated, *place_values, information, unplaced)
                     best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
         return sorted(best.values(), key=lambda candidate: (-candidate.utility, candidate.supplier_id))
 

@@ -7,6 +7,7 @@ here only has to be consistent, not linguistically perfect.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ _DOTTED_INITIALS = re.compile(r"\b(?:[A-Z0-9]\.){2,}(?![A-Z0-9])|\b(?:[A-Z]\.)+[
 _AMPERSAND_INITIALS = re.compile(r"\b([A-Z]{1,2})\s*&\s*([A-Z]{1,2})\b")
 _APOSTROPHES = re.compile(r"['’`´]")
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+_ALNUM = re.compile(r"[0-9A-Z]")
 _ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 _US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
@@ -211,9 +213,12 @@ def _swap_person_order(text: str) -> str:
 
 
 def _tokens(text: str) -> list[str]:
-    text = _DOTTED_INITIALS.sub(lambda found: found.group(0).replace(".", ""), text)
-    text = _AMPERSAND_INITIALS.sub(r"\1\2", text)  # AT&T, A&M: one token
-    text = _APOSTROPHES.sub("", text).replace("&", " AND ")
+    # Each rewrite runs only when its character is there: most names have none of them.
+    if "." in text:
+        text = _DOTTED_INITIALS.sub(lambda found: found.group(0).replace(".", ""), text)
+    if "&" in text:
+        text = _AMPERSAND_INITIALS.sub(r"\1\2", text).replace("&", " AND ")  # AT&T, A&M: one token
+    text = _APOSTROPHES.sub("", text)
     raw_tokens = _NON_ALNUM.sub(" ", text).split()
     merged: list[str] = []
     run: list[str] = []
@@ -282,7 +287,7 @@ def normalize_name(raw: str) -> NormalizedName:
     routing = _ROUTING_MARKER.search(text)
     if routing is not None and text[: routing.start()].strip():
         text = text[: routing.start()]
-    parts = [part for part in _ALIAS_MARKER.split(text) if _NON_ALNUM.sub("", part)]
+    parts = [part for part in _ALIAS_MARKER.split(text) if _ALNUM.search(part)]
     if not parts:
         return NormalizedName(key="", tokens=(), legal_suffixes=(), aliases=(), display=_display(raw))
     tokens, suffixes = _canonical_tokens(parts[0])
@@ -358,6 +363,7 @@ def loose_keys(key: str) -> tuple[str, ...]:
     return tuple(readings)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a few thousand towns recur across every list
 def normalize_place(raw: str | None) -> str:
     """Canonical city / state text: the same folding and tokenisation as names, no suffix rules."""
     if not raw or not isinstance(raw, str):

@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from domain.matching import SupplierIndex
+from domain.matching import SupplierIndex, freeze_built_index
 from domain.suppliers import supplier_from_dict
 from streams.kafka_io import wait_for_partitions
 
@@ -182,6 +182,7 @@ class SupplierIndexService(Service):
     async def _mark_ready(self) -> None:
         self.ready_after_s = time.monotonic() - self._started_at
         log.info("supplier_index_ready", suppliers=len(self.index), seconds=round(self.ready_after_s, 2))
+        freeze_built_index()
         if self._dirty:
             await self._snapshot()
         self._caught_up.set()
