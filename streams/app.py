@@ -14,7 +14,7 @@ from domain.classify import LlmClassifier, LlmConfig
 from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, current_versions
 from schemas.events import Versions
-from streams import metrics, tansu_compat
+from streams import faust_transport, metrics, tansu_compat
 from streams.kafka_io import bootstrap_servers
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
@@ -108,8 +108,11 @@ def faust_app(settings: Settings, app_id: str) -> faust.App:
     }
     if settings.on_tansu:
         tansu_compat.install()
-        broker = tansu_compat.faust_broker_url(broker)
+        broker = faust_transport.with_scheme(broker, tansu_compat.TANSU_SCHEME)
         conf.update(tansu_compat.faust_overrides())
+    else:
+        faust_transport.install()
+        broker = faust_transport.with_scheme(broker, faust_transport.KAFKA_SCHEME)
     return faust.App(
         app_id,
         broker=broker,

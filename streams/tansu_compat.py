@@ -48,12 +48,6 @@ def install() -> None:
     drivers.TRANSPORTS.aliases[TANSU_SCHEME] = f"{__name__}:TansuTransport"
 
 
-def faust_broker_url(kafka_url: str) -> str:
-    """``kafka://host:port`` → ``tansu://host:port`` so Faust picks the Tansu transport."""
-    _, _, rest = kafka_url.partition("://")
-    return f"{TANSU_SCHEME}://{rest or kafka_url}"
-
-
 def faust_overrides() -> dict[str, float]:
     return {
         "broker_session_timeout": TANSU_SESSION_TIMEOUT_S,
