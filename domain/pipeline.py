@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -200,8 +202,28 @@ def review_reasons(enrichment: Enrichment, thresholds: Thresholds) -> list[str]:
     return reasons
 
 
-def current_versions(index: SupplierIndex, pipeline_version: str) -> Versions:
-    return Versions(pipeline=pipeline_version, rules=RULES_VERSION, index=index.index_version)
+_DOMAIN_ROOT = Path(__file__).resolve().parent
+# Shipped data that is not decision logic: the demo's sample supplier list.
+_NOT_LOGIC = frozenset({_DOMAIN_ROOT / "data" / "sample_suppliers.csv.gz"})
+
+
+@functools.cache
+def _decision_logic_digest(thresholds: Thresholds, match_threshold: float, ambiguity_margin: float) -> str:
+    """Digest of everything that decides a result besides the input and the supplier index: the
+    domain code and its data (normalisation, matching weights, classification rules) and the
+    thresholds. A change to any of them changes the rules version, hence the event ids of
+    reprocessed records, so consumers that upsert by event id take the new result."""
+    digest = hashlib.blake2b(repr((thresholds, match_threshold, ambiguity_margin)).encode(), digest_size=4)
+    for path in sorted(_DOMAIN_ROOT.rglob("*")):
+        if path.is_file() and path.suffix != ".pyc" and path not in _NOT_LOGIC:
+            digest.update(path.relative_to(_DOMAIN_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def current_versions(index: SupplierIndex, pipeline_version: str, thresholds: Thresholds) -> Versions:
+    logic = _decision_logic_digest(thresholds, index.match_threshold, index.ambiguity_margin)
+    return Versions(pipeline=pipeline_version, rules=f"{RULES_VERSION}+{logic}", index=index.index_version)
 
 
 def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresholds) -> EnrichedPayee:

@@ -50,7 +50,7 @@ class WorkerContext:
         return self.index_service.index
 
     def versions(self) -> Versions:
-        return current_versions(self.index, PIPELINE_VERSION)
+        return current_versions(self.index, PIPELINE_VERSION, self.thresholds)
 
     @property
     def ready(self) -> bool:
