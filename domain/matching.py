@@ -156,9 +156,9 @@ class _NameFeatures:
     truncated: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One supplier considered for a payee, with its feature vector and utility."""
+class Candidate(NamedTuple):
+    """One supplier considered for a payee, with its feature vector and utility (a tuple: built
+    for every namesake of a chapter name, thousands per query)."""
 
     supplier_id: str
     name_key: str
@@ -214,7 +214,7 @@ def _token_credit(token: str, other: str, cut: bool) -> float:
 
 
 def _tokens_agree(a: str, b: str) -> bool:
-    return a == b or _is_abbreviation(a, b) or _is_abbreviation(b, a)
+    return a == b or a[0] == b[0] and (_is_abbreviation(a, b) or _is_abbreviation(b, a))
 
 
 def _places_agree(a: str, b: str) -> bool:
