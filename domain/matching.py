@@ -46,6 +46,11 @@ MatchType = Literal["exact", "fuzzy", "none"]
 Decision = Literal["matched", "ambiguous", "none"]
 
 SNAPSHOT_FORMAT = 1
+# Snapshots hold normalised names: one written by other normalisation code is rebuilt, not used.
+_NORMALISATION_DIGEST = hashlib.blake2b(
+    b"".join(Path(__file__).with_name(module).read_bytes() for module in ("normalize.py", "matching.py", "suppliers.py")),
+    digest_size=8,
+).hexdigest()
 # Tokens shorter than this are not typo-corrected: one edit turns them into other words.
 MIN_TYPO_TOKEN = 4
 MAX_CORRECTIONS = 4
@@ -373,6 +378,7 @@ class SupplierIndex:
         """Write a snapshot: a pickle of the derived structures, so loading re-normalises nothing."""
         state = {
             "format": SNAPSHOT_FORMAT,
+            "normalisation": _NORMALISATION_DIGEST,
             "rows": [
                 (
                     tuple(getattr(entry.supplier, name) for name in SUPPLIER_FIELDS),
@@ -395,7 +401,16 @@ class SupplierIndex:
     def load(
         cls, path: str | Path, match_threshold: float = 0.85, ambiguity_margin: float = 0.05
     ) -> SupplierIndex:
-        """Read a snapshot written by ``save`` (a trusted, worker-local file)."""
+        """A new index from a snapshot written by ``save`` (a trusted, worker-local file)."""
+        return cls(match_threshold=match_threshold, ambiguity_margin=ambiguity_margin).restore(path)
+
+    def restore(self, path: str | Path) -> SupplierIndex:
+        """Fill this empty index from a snapshot, keeping its thresholds and weights; returns it.
+
+        Raises ``ValueError`` for a snapshot of another format or normalisation code (rebuild).
+        """
+        if self._entries:
+            raise ValueError("restore needs an empty index")
         # Millions of small containers: the cyclic GC would rescan them over and over while
         # they are created (about 3x slower); none of them forms a cycle.
         collecting = gc.isenabled()
@@ -405,19 +420,20 @@ class SupplierIndex:
                 state = pickle.load(handle)  # noqa: S301 - the worker's own snapshot
             if state.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
-            index = cls(match_threshold=match_threshold, ambiguity_margin=ambiguity_margin)
+            if state.get("normalisation") != _NORMALISATION_DIGEST:
+                raise ValueError("snapshot written by other normalisation code")
             for values, names, place, digest in state["rows"]:
                 supplier = Supplier(*values)
-                index._entries[supplier.supplier_id] = _Entry(supplier, names, Location(*place), digest)
+                self._entries[supplier.supplier_id] = _Entry(supplier, names, Location(*place), digest)
         finally:
             if collecting:
                 gc.enable()
-        index._name_suppliers = state["name_suppliers"]
-        index._compact_names = state["compact_names"]
-        index._postings = state["postings"]
-        index._deletions = state["deletions"]
-        index._version = state["version"]
-        return index
+        self._name_suppliers = state["name_suppliers"]
+        self._compact_names = state["compact_names"]
+        self._postings = state["postings"]
+        self._deletions = state["deletions"]
+        self._version = state["version"]
+        return self
 
     # ------------------------------------------------------------------ matching
 

@@ -89,7 +89,7 @@ class SupplierIndexService(Service):
             offsets = json.loads(offsets_path.read_text())
             if offsets.get("topic") != self._topic:
                 return
-            self.index = type(self.index).load(index_path)
+            self.index = self._index_factory().restore(index_path)
             self._offsets = {int(p): int(o) for p, o in offsets["next_offsets"].items()}
             log.info("supplier_snapshot_loaded", suppliers=len(self.index), offsets=self._offsets)
         except Exception as exc:  # a corrupt snapshot is rebuilt from the topic, never fatal

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from domain import matching
 from domain.matching import FEATURES, Location, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
@@ -241,6 +242,25 @@ def test_snapshot_round_trip(index, tmp_path):
         assert loaded.match(*query) == index.match(*query)
     loaded.upsert(supplier("NEW1", "BRAND NEW THING"))
     assert_matched(loaded.match("Brand New Thing"), "NEW1")
+
+
+def test_a_restored_snapshot_keeps_the_configured_thresholds(index, tmp_path):
+    path = tmp_path / "index.bin"
+    index.save(path)
+    restored = SupplierIndex(match_threshold=0.97, ambiguity_margin=0.2).restore(path)
+    assert (restored.match_threshold, restored.ambiguity_margin) == (0.97, 0.2)
+    assert restored.index_version == index.index_version
+    with pytest.raises(ValueError, match="empty"):
+        restored.restore(path)
+
+
+def test_a_snapshot_of_other_normalisation_code_is_refused(index, tmp_path, monkeypatch):
+    path = tmp_path / "index.bin"
+    with monkeypatch.context() as patched:
+        patched.setattr(matching, "_NORMALISATION_DIGEST", "written-by-an-older-release")
+        index.save(path)
+    with pytest.raises(ValueError, match="normalisation"):
+        SupplierIndex.load(path)
 
 
 def test_the_only_namesake_in_the_payees_state_is_matched_by_the_state():
