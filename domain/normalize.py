@@ -339,7 +339,7 @@ def _slipped_legal_form(token: str) -> bool:
 def loose_keys(key: str) -> tuple[str, ...]:
     """Readings of a key with slips the strict rules leave alone, as extra matching queries.
 
-    Trailing tokens one edit from a legal form are dropped ("ACME CMOPANY" → "ACME"), and a
+    Up to two trailing slipped legal forms are dropped ("ACME CMOPANY" → "ACME"), and a
     legal form or leading THE glued on by a shifted space is cut from the spaceless key
     ("BETHESDA MISSIONINC" → "BETHESDAMISSION", matched against names' spaceless keys). They are
     only extra queries, never the key: the strict reading is still scored too.
@@ -363,11 +363,15 @@ def loose_keys(key: str) -> tuple[str, ...]:
     return tuple(readings)
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a few thousand towns recur across every list
 def normalize_place(raw: str | None) -> str:
     """Canonical city / state text: the same folding and tokenisation as names, no suffix rules."""
     if not raw or not isinstance(raw, str):
         return ""
+    return _normalize_place_text(raw)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a few thousand towns recur across every list
+def _normalize_place_text(raw: str) -> str:
     return " ".join(_NON_ALNUM.sub(" ", _APOSTROPHES.sub("", _fold(raw))).split())
 
 
