@@ -15,6 +15,7 @@ from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, current_versions
 from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
+from streams.broker_health import BrokerHealth
 from streams.kafka_io import bootstrap_servers
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
@@ -36,6 +37,7 @@ class WorkerContext:
     settings: Settings
     topics: Topics
     index_service: SupplierIndexService
+    broker_health: BrokerHealth
     llm: LlmClassifier | None
     thresholds: Thresholds
     dead_letter_guard: DeadLetterGuard
@@ -54,7 +56,12 @@ class WorkerContext:
 
     @property
     def ready(self) -> bool:
-        return self.index_service.ready and not self.app.rebalancing and self.consuming.is_set()
+        return (
+            self.index_service.ready
+            and self.broker_health.reachable
+            and not self.app.rebalancing
+            and self.consuming.is_set()
+        )
 
     def count_outcome(self, dead_lettered: bool) -> None:
         if not self.dead_letter_guard.record(dead_lettered):
@@ -152,12 +159,19 @@ def create_worker(settings: Settings) -> WorkerContext:
         on_change=lambda index: metrics.INDEX_SIZE.set(len(index)),
     )
     app.service(index_service)
+    broker_health = BrokerHealth(
+        bootstrap_servers=bootstrap_servers(settings),
+        interval_s=settings.broker_check_interval_s,
+        timeout_s=settings.broker_check_timeout_s,
+    )
+    app.service(broker_health)
     config = llm_config(settings)
     ctx = WorkerContext(
         app=app,
         settings=settings,
         topics=declare_topics(app, settings),
         index_service=index_service,
+        broker_health=broker_health,
         llm=LlmClassifier(config) if config else None,
         thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
         dead_letter_guard=DeadLetterGuard(

