@@ -11,7 +11,6 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -30,8 +29,8 @@ from streams.kafka_io import (
 )
 from streams.postgres_sink import run_sink, sink_group_id
 from streams.settings import Settings
-from tests.unit.test_postgres_sink import make_audit, make_result
 from tests.conftest import TEST_DSN
+from tests.unit.test_postgres_sink import make_audit, make_result
 
 pytestmark = pytest.mark.integration
 
@@ -150,50 +149,8 @@ async def test_redelivered_events_are_stored_exactly_once(sink_settings):
     }
 
 
-def pg_cluster(action: str) -> None:
-    """Stop or start the local PostgreSQL cluster (Debian's pg_ctlcluster; one version installed)."""
-    version = next(Path("/etc/postgresql").iterdir()).name
-    mode = ["-m", "fast"] if action == "stop" else []
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, *mode], check=True, timeout=60
-    )
-
-
 async def audit_rows(settings: Settings) -> int:
     return (await table_counts(settings))["audit_rows"]
-
-
-async def test_sink_catches_up_after_postgres_restarts(sink_settings):
-    settings = sink_settings
-    before_outage, during_outage = events_for(0, 50), events_for(50, 50)
-    async with running_sink(settings) as sink:
-        published = await publish_events(settings, *before_outage)
-        await wait_for_value(lambda: audit_rows(settings), 150, 40, "audit rows before the outage")
-
-        errors_before = sink_errors()
-        try:
-            await asyncio.to_thread(pg_cluster, "stop")
-            published += await publish_events(settings, *during_outage)
-            deadline = time.monotonic() + 20
-            while sink_errors() < errors_before + 3:  # the sink keeps retrying the batch
-                assert time.monotonic() < deadline and not sink.done()
-                await asyncio.sleep(0.2)
-        finally:
-            await asyncio.to_thread(pg_cluster, "start")
-
-        await wait_for_value(
-            lambda: committed_total(settings), published, 40, "records committed by the sink"
-        )
-
-    counts = await table_counts(settings)
-    assert counts["audit_rows"] == counts["audit_ids"] == 300
-    assert counts["result_events"] == counts["latest_results"] == 100
-    conn = await connect(settings)
-    try:
-        stored = {str(row["event_id"]) for row in await conn.fetch("SELECT event_id FROM audit_events")}
-    finally:
-        await conn.close()
-    assert stored == {event.event_id for event in before_outage[1] + during_outage[1]}
 
 
 def scrape_metric(port: int, name: str) -> float:
