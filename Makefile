@@ -20,6 +20,7 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/pipeline.py
