@@ -355,7 +355,11 @@ def synthetic_examples(
             examples.append(Example(name, **located(supplier, cities, rng), truth=None))
             continue
         supplier = rng.choice(indexed if kind == "indexed" else held_out)
-        source = supplier.alt_name if supplier.alt_name and rng.random() < 0.05 else supplier.name
+        source = supplier.name
+        if supplier.alt_name and rng.random() < 0.1:  # its other name, alone or as "X DBA Y"
+            source = rng.choice(
+                (supplier.alt_name, f"{supplier.alt_name} DBA {supplier.name}", f"{supplier.name} DBA {supplier.alt_name}")
+            )
         examples.append(
             Example(
                 noisy_name(source, all_names, rng),

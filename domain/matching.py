@@ -9,11 +9,15 @@ How a payee is matched:
    edit away), and — unless an exact hit already sits where the payee is — names that share
    the query's rarest tokens (an inverted index over distinct names, with a one-deletion index
    so misspelt tokens still find their postings). At most ``MAX_SCORED_NAMES`` names are
-   ranked by WRatio and ``TOP_NAMES`` scored fully: never a scan of the whole list.
+   ranked (WRatio, token-sort ratio and, for a name that may be cut, the ratio to each name's
+   prefix) and the best few of each ranking scored fully: never a scan of the whole list.
 3. Each supplier behind a candidate name gets features (name similarity, IDF-weighted token
-   coverage both ways, exact or the same but for a keyboard slip or two, truncation, alt-name
-   use, location agreement, how many suppliers share the name) and a utility ``w · x``. A softmax with a "none of these" option at utility 0 turns
-   utilities into probabilities, so two equally good namesakes each get at most ~0.5.
+   coverage both ways, exact or the same but for a keyboard slip or two, beaten by another
+   name that is exact, truncation and how much of the name the cut lost, alt-name use, both
+   names of an "X DBA Y" payee agreeing with the supplier's two names, location agreement,
+   how many suppliers carry the name and whether only the state singles this one out) and a
+   utility ``w · x``. A softmax with a "none of these" option at utility 0 turns utilities
+   into probabilities, so two equally good namesakes each get at most ~0.5.
 4. Decision: ``matched`` when the best probability clears ``match_threshold`` (and beats the
    runner-up by ``ambiguity_margin``); ``ambiguous`` when the suppliers sharing the best name
    together clear it but none alone does (chapters with no deciding location); else ``none``.
@@ -30,6 +34,7 @@ import gc
 import hashlib
 import heapq
 import math
+import operator
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,7 +44,7 @@ from typing import Literal, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from domain.normalize import NormalizedName, loose_keys, normalize_name, normalize_place, normalize_postal_code
+from domain.normalize import CUT_NAME_MIN_CHARS, NormalizedName, loose_keys, normalize_name, normalize_place, normalize_postal_code
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
 MatchType = Literal["exact", "fuzzy", "none"]
@@ -66,8 +71,7 @@ RARE_TOKEN_NAMES = 300
 MAX_SCORED_NAMES = 1500
 MIN_BLOCKED_SCORE = 60  # WRatio below this is not the same name
 TOP_NAMES = 8
-# Payment systems cut names at 30–35 characters; a name this long may have been cut.
-TRUNCATION_MIN_CHARS = 20
+TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree with WRatio's
 # Names this long (without spaces) may differ from the payee by one slip of the keyboard and
 # still be the same name; from the second length on, by two. Digits must agree exactly.
 NEAR_EXACT_MIN_CHARS = 6
@@ -76,18 +80,27 @@ NEAR_EXACT_TWO_EDIT_CHARS = 16
 _PERSON_ALT_MARKERS = ("TTEE", "TRUSTEE", "ET AL", "C/O", "C-O", "%", "ATTN")
 
 FEATURES = (
-    "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "via_alt_name", "truncated",
+    # of the name
+    "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
+    "truncated", "cut_share",
+    # of the supplier holding it
+    "via_alt_name", "both_names",
+    # of the supplier's place (shared by namesakes)
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
-    "query_information", "log_namesakes_unplaced",
+    # of the query
+    "query_information", "log_namesakes_unplaced", "log_namesakes_state_pinned",
 )
 # Fitted by bench/match.py --calibrate (see module docstring); order as FEATURES.
 WEIGHTS = (
-    -11.8889, 5.2871, 5.0735, 2.7357, 0.4175, 1.4607, -2.0157, -1.9891,
-    1.3142, -2.1576, 1.1040, -2.2647, 0.9691, -2.6540,
-    0.2749, -0.9960,
+    -13.0322, 4.8253, 6.2069, 3.5495, -1.3282, 1.4730, -1.4258,
+    -0.7116, -3.2677,
+    -2.3940, 4.7921,
+    1.3623, -2.2332, 1.1256, -2.2669, 1.0117, -2.7062,
+    0.2319, -1.0130, -0.5139,
 )
 
-# Features come in three parts: of the name, of the place (shared by namesakes), of the query.
+# Features come in four parts: of the name, of its holder, of the place, of the query.
+_HOLDER_START = FEATURES.index("via_alt_name")
 _PLACE_START = FEATURES.index("state_agrees")
 _TAIL_START = FEATURES.index("query_information")
 _UNKNOWN_PLACE_PART = ((0.0,) * (_TAIL_START - _PLACE_START), 0.0)  # (features, utility)
@@ -95,8 +108,8 @@ _CITY_AGREES = FEATURES.index("city_agrees") - _PLACE_START
 _POSTAL_AGREES = FEATURES.index("postal_agrees") - _PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - _PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - _PLACE_START
-_VIA_ALT_NAME = FEATURES.index("via_alt_name")
-_TRUNCATED = FEATURES.index("truncated")
+# Another name of a "X DBA Y" payee agrees with another name of the supplier this closely.
+BOTH_NAMES_MIN_SIMILARITY = 90
 
 _US_STATE_NAMES = {
     "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
@@ -159,6 +172,7 @@ class _NameFeatures:
     exact: bool
     near_exact: bool
     truncated: bool
+    cut_share: float = 0.0  # share of the name's characters beyond the payee's cut
 
 
 class Candidate(NamedTuple):
@@ -182,7 +196,7 @@ def freeze_built_index() -> None:
 
 
 def _dot(weights: tuple[float, ...], values: tuple[float, ...]) -> float:
-    return sum(weight * value for weight, value in zip(weights, values))
+    return sum(map(operator.mul, weights, values))
 
 
 def _digest(supplier: Supplier) -> int:
@@ -457,28 +471,32 @@ class SupplierIndex:
         """Every supplier scored for this payee, best first (used by ``match`` and calibration)."""
         queries = (query.key, *query.aliases)
         loose = tuple(dict.fromkeys(r for text in queries for r in loose_keys(text) if r not in queries))
+        truncation_possible = len(query.display) >= CUT_NAME_MIN_CHARS
         names = self._exact_names(queries + loose) | self._respelt_names(queries + loose)
         # An exact name where the payee is settles it; otherwise look for similar names too.
         if not any(self._placed_by(name, location) for name in names):
-            names.update(self._similar_names(queries + loose))
+            names.update(self._similar_names(queries + loose, truncation_possible))
         loose_compacts = {reading.replace(" ", "") for reading in loose}
-        truncation_possible = len(query.display) >= TRUNCATION_MIN_CHARS
+        exact_somewhere = bool(self._exact_names(queries))
         located = bool(location.city or location.state or location.postal_code)
-        name_weights = self.weights[:_PLACE_START]
+        name_weights = self.weights[:_HOLDER_START]
+        alt_name_weight, both_names_weight = self.weights[_HOLDER_START:_PLACE_START]
         place_weights = self.weights[_PLACE_START:_TAIL_START]
         tail_weights = self.weights[_TAIL_START:]
         information = min(self._information(query.tokens), 40.0) / 10.0
+        tail_utility = tail_weights[0] * information
         # Namesakes share a handful of places: score each place once per query.
         place_parts: dict[Location, tuple[tuple[float, ...], float]] = {}
         best: dict[str, Candidate] = {}
         for name_key in sorted(names):
-            name_features = max(
-                (self._name_features(text, name_key, truncation_possible) for text in queries),
-                key=lambda features: (features.exact, features.near_exact, features.similarity),
+            text, name_features = max(
+                ((text, self._name_features(text, name_key, truncation_possible)) for text in queries),
+                key=lambda scored: (scored[1].exact, scored[1].near_exact, scored[1].similarity),
             )
             if not name_features.near_exact and name_key.replace(" ", "") in loose_compacts:
                 # Scored on what the payee wrote, but known to be the same name but for a slip.
                 name_features = dataclasses.replace(name_features, near_exact=True)
+            other_texts = [other for other in queries if other != text]
             holders = self._name_suppliers[name_key]
             name_part = (
                 1.0,
@@ -487,7 +505,13 @@ class SupplierIndex:
                 name_features.name_coverage,
                 float(name_features.exact),
                 float(name_features.near_exact),
+                float(exact_somewhere and not name_features.exact),
+                float(name_features.truncated),
+                name_features.cut_share,
             )
+            # Per holder only the holder's features, the place and the namesake term vary: the
+            # rest of the utility is summed once per name (chapters have thousands of holders).
+            name_utility = _dot(name_weights, name_part) + tail_utility
             places = []
             for supplier_id in holders:
                 entry = self._entries[supplier_id]
@@ -496,30 +520,35 @@ class SupplierIndex:
                     values = _location_features(location, entry.location)
                     place = place_parts[entry.location] = (values, _dot(place_weights, values))
                 places.append((supplier_id, entry, place))
-            namesakes = math.log(len(holders))
+            # Suppliers that carry the name as their own, not as an alt name (a DBA or parent).
+            namesakes = math.log(max(1, sum(entry.names[0] == name_key for _, entry, _ in places)))
             # The only namesake in the payee's state (with no city against it) is pinned by the state.
             in_state = [
                 supplier_id for supplier_id, _, place in places
                 if place[0][_STATE_AGREES] and not place[0][_CITY_CONFLICTS]
             ]
             alone_in_state = in_state[0] if len(in_state) == 1 else None
-            # Per holder only the alt-name flag, the place and the namesake term vary: the rest of
-            # the utility is summed once per name (chapters have thousands of holders).
-            truncated = float(name_features.truncated)
-            name_utility = _dot(name_weights[:_VIA_ALT_NAME], name_part) + name_weights[_TRUNCATED] * truncated
-            tail_utility = tail_weights[0] * information
             for supplier_id, entry, (place_values, place_utility) in places:
-                # Many namesakes mean more unindexed ones too, unless the city or ZIP pins this one.
-                placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES] or supplier_id == alone_in_state
-                unplaced = 0.0 if placed else namesakes
+                # Many namesakes mean more unindexed ones too, unless the city or ZIP pins this one;
+                # the state alone pins it less (an unindexed namesake may share the state).
+                placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES]
+                state_pinned = not placed and supplier_id == alone_in_state
+                unplaced = 0.0 if placed or state_pinned else namesakes
                 via_alt_name = 1.0 if name_key != entry.names[0] else 0.0
+                # "X DBA Y" naming both of a supplier's names: its other name is the payee's other.
+                both_names = float(bool(other_texts) and _other_name_agrees(
+                    other_texts, entry.names, name_key, truncation_possible
+                ))
                 utility = (
-                    name_utility + name_weights[_VIA_ALT_NAME] * via_alt_name + place_utility
-                    + tail_utility + tail_weights[1] * unplaced
+                    name_utility + alt_name_weight * via_alt_name + both_names_weight * both_names
+                    + place_utility + tail_weights[1] * unplaced + tail_weights[2] * state_pinned * namesakes
                 )
                 known = best.get(supplier_id)
                 if known is None or utility > known.utility:
-                    features = (*name_part, via_alt_name, truncated, *place_values, information, unplaced)
+                    features = (
+                        *name_part, via_alt_name, both_names, *place_values,
+                        information, unplaced, state_pinned * namesakes,
+                    )
                     best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
         return sorted(best.values(), key=lambda candidate: (-candidate.utility, candidate.supplier_id))
 
@@ -582,7 +611,11 @@ class SupplierIndex:
         common.sort(key=lambda spelling: (-len(self._postings[spelling]), spelling))
         return [token, *common[: MAX_CORRECTIONS - 1]]
 
-    def _similar_names(self, queries: Iterable[str]) -> set[str]:
+    def _similar_names(self, queries: Iterable[str], truncation_possible: bool) -> set[str]:
+        """The blocked names closest to each query by up to three rankings: WRatio (word order,
+        partial matches), token-sort ratio (which WRatio's partial matching lets short names
+        crowd out) and, for a name that may be cut, the ratio to each name's prefix of the
+        query's length."""
         similar: set[str] = set()
         for text in queries:
             anchors = []
@@ -593,13 +626,18 @@ class SupplierIndex:
                     anchors.append(postings[0] if len(postings) == 1 else set().union(*postings))
             anchors.sort(key=len)
             blocked = _block(anchors[:MAX_ANCHORS], text)
-            if blocked:
-                # Sorted so that ties fall the same way in every worker (set order is per process).
+            if not blocked:
+                continue
+            # Sorted so that ties fall the same way in every worker (set order is per process).
+            ordered = sorted(blocked)
+            rankings = [(fuzz.WRatio, ordered, TOP_NAMES), (fuzz.token_sort_ratio, ordered, TOP_NAMES_SECONDARY)]
+            if truncation_possible:
+                rankings.append((fuzz.ratio, [name[: len(text)] for name in ordered], TOP_NAMES_SECONDARY))
+            for scorer, choices, limit in rankings:
                 found = process.extract(
-                    text, sorted(blocked), scorer=fuzz.WRatio, processor=None,
-                    limit=TOP_NAMES, score_cutoff=MIN_BLOCKED_SCORE,
+                    text, choices, scorer=scorer, processor=None, limit=limit, score_cutoff=MIN_BLOCKED_SCORE
                 )
-                similar.update(name for name, _score, _position in found)
+                similar.update(ordered[position] for _choice, _score, position in found)
         return similar
 
     def _idf(self, token: str) -> float:
@@ -611,14 +649,16 @@ class SupplierIndex:
 
     def _name_features(self, query: str, name: str, truncation_possible: bool) -> _NameFeatures:
         if query == name or query.replace(" ", "") == name.replace(" ", ""):
-            return _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=False, truncated=False)
+            return _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)  # no slip is within two slips
         similarity = max(fuzz.ratio(query, name), fuzz.token_sort_ratio(query, name)) / 100.0
         truncated = False
+        cut_share = 0.0
         name_tokens = name.split()
         if truncation_possible and len(name) > len(query):
             cut_similarity = fuzz.ratio(query, name[: len(query)]) / 100.0
             if cut_similarity > similarity:
                 similarity, truncated = cut_similarity, True
+                cut_share = 1.0 - len(query) / len(name)
                 # Only the part of the name the payee system kept can be compared.
                 name_tokens = name[: len(query)].split()
         query_tokens = query.split()
@@ -626,15 +666,19 @@ class SupplierIndex:
         name_coverage = self._coverage(name_tokens, query_tokens, truncated)
         return _NameFeatures(
             similarity, query_coverage, name_coverage, exact=False,
-            near_exact=_near_exact(query, name, truncation_possible), truncated=truncated,
+            near_exact=_near_exact(query, name, truncation_possible), truncated=truncated, cut_share=cut_share,
         )
 
     def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> float:
         """IDF-weighted share of ``tokens`` found in ``other`` (typos, abbreviations, cut last token)."""
         total = found = 0.0
+        present = set(other)
         for position, token in enumerate(tokens):
             weight = self._idf(token)
             total += weight
+            if token in present:  # the common case, full credit without comparing every token
+                found += weight
+                continue
             cut = truncated and position == len(tokens) - 1
             found += weight * max(
                 (
@@ -680,6 +724,21 @@ class SupplierIndex:
     def _describe(self, candidate: Candidate, probability: float) -> tuple[str, str, float]:
         name = self._entries[candidate.supplier_id].supplier.name
         return candidate.supplier_id, name, round(probability, 4)
+
+
+def _other_name_agrees(texts: list[str], names: tuple[str, ...], scored_name: str, truncation_possible: bool) -> bool:
+    """Whether one of ``texts`` is, or (cut) begins, one of the supplier's names other than ``scored_name``."""
+    for name in names:
+        if name == scored_name:
+            continue
+        for text in texts:
+            if fuzz.token_sort_ratio(text, name) >= BOTH_NAMES_MIN_SIMILARITY:
+                return True
+            if truncation_possible and len(name) > len(text) and (
+                fuzz.ratio(text, name[: len(text)]) >= BOTH_NAMES_MIN_SIMILARITY
+            ):
+                return True
+    return False
 
 
 def _near_exact(query: str, name: str, truncation_possible: bool) -> bool:

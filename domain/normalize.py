@@ -46,8 +46,12 @@ LEGAL_SUFFIXES: dict[str, str] = {
     spelling: canonical for canonical, spellings in _LEGAL_FORMS.items() for spelling in spellings
 }
 
-# A name cut inside its legal form ends in a prefix of one of the long spellings.
+# Payment systems cut names at 30–35 characters; a name this long may have been cut.
+CUT_NAME_MIN_CHARS = 20
+# A name cut inside its legal form ends in a prefix of one of the long spellings: six letters
+# anywhere ("INCORPORAT"), four in a name long enough to have been cut ("INCOR", "CORPO").
 _MIN_CUT_SUFFIX = 6
+_MIN_CUT_SUFFIX_IN_CUT_NAME = 4
 _LONG_LEGAL_FORMS = tuple(
     (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
 )
@@ -125,6 +129,10 @@ ABBREVIATIONS: dict[str, str] = {
     "FOURTH": "4TH",
     "FIFTH": "5TH",
 }
+
+# Every token is spelt one way: abbreviations expanded, legal forms in their canonical spelling
+# wherever they stand ("GALA INCORPORATED GROUPO…" = "GALA INC GROUPO…").
+_CANONICAL_WORDS: dict[str, str] = {**LEGAL_SUFFIXES, **ABBREVIATIONS}
 
 # Markers that introduce another name of the same payee ("ACME INC DBA ACME TOOLS").
 _ALIAS_MARKER = re.compile(
@@ -232,7 +240,7 @@ def _tokens(text: str) -> list[str]:
             run = []
         if token:
             merged.append(token)
-    return [ABBREVIATIONS.get(token, token) for token in merged]
+    return [_CANONICAL_WORDS.get(token, token) for token in merged]
 
 
 def _misspelt_legal_form(token: str) -> str | None:
@@ -246,10 +254,11 @@ def _misspelt_legal_form(token: str) -> str | None:
     return None
 
 
-def _legal_form(token: str, last: bool) -> str | None:
+def _legal_form(token: str, last: bool, may_be_cut: bool) -> str | None:
     if token in LEGAL_SUFFIXES:
         return LEGAL_SUFFIXES[token]
-    if last and len(token) >= _MIN_CUT_SUFFIX:  # cut by a fixed-width field: "INCORPORAT"
+    min_cut = _MIN_CUT_SUFFIX_IN_CUT_NAME if may_be_cut else _MIN_CUT_SUFFIX
+    if last and len(token) >= min_cut:  # cut by a fixed-width field: "INCORPORAT"
         cut = next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
         if cut is not None or len(token) < _MIN_MISSPELT_SUFFIX:
             return cut
@@ -257,9 +266,22 @@ def _legal_form(token: str, last: bool) -> str | None:
     return None
 
 
-def _strip_legal_suffixes(tokens: list[str]) -> tuple[list[str], list[str]]:
+def _cut_second_legal_form(tokens: list[str]) -> bool:
+    """'…TECHNOLOGY CO., LT': the field ended inside a second legal form after a first one."""
+    last = tokens[-1]
+    return (
+        len(tokens) > 2
+        and tokens[-2] in LEGAL_SUFFIXES
+        and last not in LEGAL_SUFFIXES
+        and any(spelling.startswith(last) for spelling in LEGAL_SUFFIXES)
+    )
+
+
+def _strip_legal_suffixes(tokens: list[str], may_be_cut: bool) -> tuple[list[str], list[str]]:
     found: list[str] = []
-    while len(tokens) > 1 and (form := _legal_form(tokens[-1], last=not found)) is not None:
+    if may_be_cut and _cut_second_legal_form(tokens):
+        tokens.pop()  # which form it began is unknown: not reported
+    while len(tokens) > 1 and (form := _legal_form(tokens[-1], not found, may_be_cut)) is not None:
         tokens.pop()
         found.append(form)
     # "ACME INC OF DELAWARE" is rare; "ACME, INC." and "ACME CO., LTD." are the common forms.
@@ -275,8 +297,8 @@ def _strip_article(tokens: list[str]) -> list[str]:
 
 
 def _canonical_tokens(text: str) -> tuple[list[str], list[str]]:
-    tokens, suffixes = _strip_legal_suffixes(_strip_article(_tokens(_swap_person_order(text))))
-    return tokens, suffixes
+    may_be_cut = len(text.strip()) >= CUT_NAME_MIN_CHARS
+    return _strip_legal_suffixes(_strip_article(_tokens(_swap_person_order(text))), may_be_cut)
 
 
 def normalize_name(raw: str) -> NormalizedName:

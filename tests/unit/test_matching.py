@@ -172,6 +172,46 @@ def test_person_name_order_does_not_matter():
     assert_matched(people.match("Public, John Q", state="TX"), "P1")
 
 
+def test_a_payee_naming_both_names_of_a_chapter_finds_that_chapter():
+    # Chapters share the parent's name; the payee wrote "<chapter> DBA <parent>".
+    chapters = SupplierIndex()
+    for number, chapter in enumerate(["DEEP SPRINGS ELEM PTA", "BUTLER HIGH PTSA", "CARTER ELEM PTA", "LAKE RIDGE PTA"]):
+        chapters.upsert(supplier(f"C{number}", "PTA KENTUCKY CONGRESS", "LEXINGTON", "KY", alt_name=chapter))
+    assert chapters.match("PTA Kentucky Congress", "Lexington", "KY").decision == "ambiguous"
+    assert_matched(chapters.match("Carter Elem PTA DBA PTA Kentucky Congress", "Lexington", "KY"), "C2")
+
+
+def test_a_cut_name_finds_its_supplier_among_short_names_sharing_its_words():
+    crowded = SupplierIndex()
+    crowded.upsert(supplier("TRUTH", "WOMEN LAWYERS ASSOCIATION OF JEFFERSON COUNTY KY INC", "LOUISVILLE", "KY"))
+    for number, name in enumerate(["WOMEN LAWYERS", "LAWYERS ASSOCIATION", "WOMEN OF JEFFERSON", "ASSOCIATION OF WOMEN",
+                                   "JEFFERSON LAWYERS", "WOMEN ASSOCIATION", "LAWYERS OF JEFFERSON", "WOMEN LAWYERS OF KY",
+                                   "JEFFERSON WOMEN", "LAWYERS WOMEN ASSOCIATION"]):
+        crowded.upsert(supplier(f"S{number}", name, "LEXINGTON", "KY"))
+    # The payment system kept 35 characters.
+    assert_matched(crowded.match("WOMEN LAWYERS ASSOCIATION OF JEFFERSON COUNTY KY INC"[:35], "Louisville", "KY"), "TRUTH")
+
+
+def test_an_exact_name_beats_a_namesake_one_letter_away():
+    neighbours = SupplierIndex()
+    neighbours.upsert(supplier("NAINA", "NAINA FOUNDATION", "FAIRFIELD", "CT"))
+    neighbours.upsert(supplier("NINA", "NINA FOUNDATION", "FAIRFIELD", "CT"))
+    assert_matched(neighbours.match("Naina Foundation", state="CT"), "NAINA")
+    assert_matched(neighbours.match("Nina Foundation", state="CT"), "NINA")
+
+
+def test_a_supplier_using_the_name_as_its_alt_name_is_no_namesake():
+    university = SupplierIndex()
+    university.upsert(supplier("U", "FRIENDS UNIVERSITY", "WICHITA", "KS"))
+    university.upsert(supplier("F", "FRIENDS UNIVERSITY FOUNDATION", "WICHITA", "KS", alt_name="FRIENDS UNIVERSITY"))
+    one_holder = SupplierIndex()
+    one_holder.upsert(supplier("U", "FRIENDS UNIVERSITY", "WICHITA", "KS"))
+    with_alt = university.candidates(normalize_name("Friends University"), Location.of(None, None, None))
+    alone = one_holder.candidates(normalize_name("Friends University"), Location.of(None, None, None))
+    assert with_alt[0].supplier_id == "U"
+    assert with_alt[0].features == alone[0].features  # the alt-name holder adds no namesake term
+
+
 def test_candidates_are_a_small_blocked_set(index):
     # A misspelt rare token plus a common one: only names sharing tokens are ever scored.
     candidates = index.candidates(normalize_name("Junpier Networks"), Location.of(None, None, None))

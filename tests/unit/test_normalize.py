@@ -72,6 +72,29 @@ def test_words_near_a_legal_form_are_kept(raw):
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # A fixed-width field ended inside the legal form.
+        ("SUSTAINABLE BUSINESS VENTURES CORPO", "SUSTAINABLE BUSINESS VENTURES"),
+        ("AFFORDABLE HOUSING ASSOCIATES INCOR", "AFFORDABLE HOUSING ASSOCIATES"),
+        # ... inside a second legal form after a first one.
+        ("SHANGHAI TRICHEER TECHNOLOGY CO.,LT", "SHANGHAI TRICHEER TECHNOLOGY"),
+        ("shenzhen taikaida technology co., l", "SHENZHEN TAIKAIDA TECHNOLOGY"),
+        # Names too short to have been cut keep such words.
+        ("Acme Corpo", "ACME CORPO"),
+        ("Acme Co L", "ACME CO L"),
+    ],
+)
+def test_legal_forms_cut_by_a_fixed_width_field_are_removed_from_long_names(raw, expected):
+    assert key(raw) == expected
+
+
+def test_legal_forms_inside_a_name_have_one_spelling():
+    assert key("Gala Incorporated Groupo de Artistas") == key("GALA INC GROUPO DE ARTISTAS") == "GALA INC GROUPO DE ARTISTAS"
+    assert key("Acme Corporation of America") == key("Acme Corp. of America")
+
+
+@pytest.mark.parametrize(
     ("raw", "reading"),
     [
         ("Minnehatta Fire Cmopany Inc", "MINNEHATTA FIRE"),  # letters swapped in a long form
@@ -94,7 +117,7 @@ def test_words_that_only_look_like_a_slipped_legal_form_have_no_loose_reading(ra
 
 def test_a_name_that_is_only_a_suffix_keeps_it():
     assert key("Inc") == "INC"
-    assert key("The Company") == "COMPANY"
+    assert key("The Company") == "CO"  # in its one spelling
 
 
 @pytest.mark.parametrize(
