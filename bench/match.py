@@ -121,8 +121,9 @@ def run_index(
 
 def indistinguishable(suppliers: list[Supplier], queries: list[dict[str, str]]) -> list[bool]:
     """Per query: whether its true supplier shares its name with another supplier that also
-    agrees on every place the query gives (city, state). No matcher can tell which one the
-    payee is; the right outcome is review, so recall is also reported without them."""
+    agrees on every place the query gives (city, state) and, when the payee names a second name
+    ("<chapter> DBA <parent>"), on the alt name too. No matcher can tell which one the payee is;
+    the right outcome is review, so recall is also reported without them."""
     by_id = {supplier.supplier_id: supplier for supplier in suppliers}
     namesakes: dict[str, list[Supplier]] = {}
     for supplier in suppliers:
@@ -134,10 +135,13 @@ def indistinguishable(suppliers: list[Supplier], queries: list[dict[str, str]]) 
             flags.append(False)
             continue
         truth_place = Location.of(truth.city, truth.state, None)
+        names_both = bool(normalize_name(row["name"]).aliases)
+        truth_alt = normalize_name(truth.alt_name).key
         flags.append(any(
             other.supplier_id != truth.supplier_id
             and (not row["city"] or Location.of(other.city, None, None).city == truth_place.city)
             and (not row["state"] or Location.of(None, other.state, None).state == truth_place.state)
+            and (not names_both or normalize_name(other.alt_name).key == truth_alt)
             for other in namesakes[normalize_name(truth.name).key]
         ))
     return flags
@@ -357,9 +361,8 @@ def synthetic_examples(
         supplier = rng.choice(indexed if kind == "indexed" else held_out)
         source = supplier.name
         if supplier.alt_name and rng.random() < 0.1:  # its other name, alone or as "X DBA Y"
-            source = rng.choice(
-                (supplier.alt_name, f"{supplier.alt_name} DBA {supplier.name}", f"{supplier.name} DBA {supplier.alt_name}")
-            )
+            alt, name = supplier.alt_name, supplier.name
+            source = rng.choice((alt, f"{alt} DBA {name}", f"{name} DBA {alt}"))
         examples.append(
             Example(
                 noisy_name(source, all_names, rng),

@@ -44,7 +44,14 @@ from typing import Literal, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from domain.normalize import CUT_NAME_MIN_CHARS, NormalizedName, loose_keys, normalize_name, normalize_place, normalize_postal_code
+from domain.normalize import (
+    CUT_NAME_MIN_CHARS,
+    NormalizedName,
+    loose_keys,
+    normalize_name,
+    normalize_place,
+    normalize_postal_code,
+)
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
 MatchType = Literal["exact", "fuzzy", "none"]
@@ -630,7 +637,10 @@ class SupplierIndex:
                 continue
             # Sorted so that ties fall the same way in every worker (set order is per process).
             ordered = sorted(blocked)
-            rankings = [(fuzz.WRatio, ordered, TOP_NAMES), (fuzz.token_sort_ratio, ordered, TOP_NAMES_SECONDARY)]
+            rankings = [
+                (fuzz.WRatio, ordered, TOP_NAMES),
+                (fuzz.token_sort_ratio, ordered, TOP_NAMES_SECONDARY),
+            ]
             if truncation_possible:
                 rankings.append((fuzz.ratio, [name[: len(text)] for name in ordered], TOP_NAMES_SECONDARY))
             for scorer, choices, limit in rankings:
@@ -649,7 +659,8 @@ class SupplierIndex:
 
     def _name_features(self, query: str, name: str, truncation_possible: bool) -> _NameFeatures:
         if query == name or query.replace(" ", "") == name.replace(" ", ""):
-            return _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)  # no slip is within two slips
+            # Zero slips are within two: exact names are near-exact too, and score above them.
+            return _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)
         similarity = max(fuzz.ratio(query, name), fuzz.token_sort_ratio(query, name)) / 100.0
         truncated = False
         cut_share = 0.0
@@ -666,7 +677,9 @@ class SupplierIndex:
         name_coverage = self._coverage(name_tokens, query_tokens, truncated)
         return _NameFeatures(
             similarity, query_coverage, name_coverage, exact=False,
-            near_exact=_near_exact(query, name, truncation_possible), truncated=truncated, cut_share=cut_share,
+            near_exact=_near_exact(query, name, truncation_possible),
+            truncated=truncated,
+            cut_share=cut_share,
         )
 
     def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> float:
@@ -726,8 +739,10 @@ class SupplierIndex:
         return candidate.supplier_id, name, round(probability, 4)
 
 
-def _other_name_agrees(texts: list[str], names: tuple[str, ...], scored_name: str, truncation_possible: bool) -> bool:
-    """Whether one of ``texts`` is, or (cut) begins, one of the supplier's names other than ``scored_name``."""
+def _other_name_agrees(
+    texts: list[str], names: tuple[str, ...], scored_name: str, truncation_possible: bool
+) -> bool:
+    """Whether one of ``texts`` is, or (cut) begins, one of the supplier's names but ``scored_name``."""
     for name in names:
         if name == scored_name:
             continue

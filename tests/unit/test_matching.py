@@ -175,7 +175,8 @@ def test_person_name_order_does_not_matter():
 def test_a_payee_naming_both_names_of_a_chapter_finds_that_chapter():
     # Chapters share the parent's name; the payee wrote "<chapter> DBA <parent>".
     chapters = SupplierIndex()
-    for number, chapter in enumerate(["DEEP SPRINGS ELEM PTA", "BUTLER HIGH PTSA", "CARTER ELEM PTA", "LAKE RIDGE PTA"]):
+    chapter_names = ["DEEP SPRINGS ELEM PTA", "BUTLER HIGH PTSA", "CARTER ELEM PTA", "LAKE RIDGE PTA"]
+    for number, chapter in enumerate(chapter_names):
         chapters.upsert(supplier(f"C{number}", "PTA KENTUCKY CONGRESS", "LEXINGTON", "KY", alt_name=chapter))
     assert chapters.match("PTA Kentucky Congress", "Lexington", "KY").decision == "ambiguous"
     assert_matched(chapters.match("Carter Elem PTA DBA PTA Kentucky Congress", "Lexington", "KY"), "C2")
@@ -183,13 +184,17 @@ def test_a_payee_naming_both_names_of_a_chapter_finds_that_chapter():
 
 def test_a_cut_name_finds_its_supplier_among_short_names_sharing_its_words():
     crowded = SupplierIndex()
-    crowded.upsert(supplier("TRUTH", "WOMEN LAWYERS ASSOCIATION OF JEFFERSON COUNTY KY INC", "LOUISVILLE", "KY"))
-    for number, name in enumerate(["WOMEN LAWYERS", "LAWYERS ASSOCIATION", "WOMEN OF JEFFERSON", "ASSOCIATION OF WOMEN",
-                                   "JEFFERSON LAWYERS", "WOMEN ASSOCIATION", "LAWYERS OF JEFFERSON", "WOMEN LAWYERS OF KY",
-                                   "JEFFERSON WOMEN", "LAWYERS WOMEN ASSOCIATION"]):
+    full_name = "WOMEN LAWYERS ASSOCIATION OF JEFFERSON COUNTY KY INC"
+    crowded.upsert(supplier("TRUTH", full_name, "LOUISVILLE", "KY"))
+    short_names = [
+        "WOMEN LAWYERS", "LAWYERS ASSOCIATION", "WOMEN OF JEFFERSON", "ASSOCIATION OF WOMEN",
+        "JEFFERSON LAWYERS", "WOMEN ASSOCIATION", "LAWYERS OF JEFFERSON", "WOMEN LAWYERS OF KY",
+        "JEFFERSON WOMEN", "LAWYERS WOMEN ASSOCIATION",
+    ]
+    for number, name in enumerate(short_names):
         crowded.upsert(supplier(f"S{number}", name, "LEXINGTON", "KY"))
     # The payment system kept 35 characters.
-    assert_matched(crowded.match("WOMEN LAWYERS ASSOCIATION OF JEFFERSON COUNTY KY INC"[:35], "Louisville", "KY"), "TRUTH")
+    assert_matched(crowded.match(full_name[:35], "Louisville", "KY"), "TRUTH")
 
 
 def test_an_exact_name_beats_a_namesake_one_letter_away():
@@ -203,7 +208,9 @@ def test_an_exact_name_beats_a_namesake_one_letter_away():
 def test_a_supplier_using_the_name_as_its_alt_name_is_no_namesake():
     university = SupplierIndex()
     university.upsert(supplier("U", "FRIENDS UNIVERSITY", "WICHITA", "KS"))
-    university.upsert(supplier("F", "FRIENDS UNIVERSITY FOUNDATION", "WICHITA", "KS", alt_name="FRIENDS UNIVERSITY"))
+    university.upsert(
+        supplier("F", "FRIENDS UNIVERSITY FOUNDATION", "WICHITA", "KS", alt_name="FRIENDS UNIVERSITY")
+    )
     one_holder = SupplierIndex()
     one_holder.upsert(supplier("U", "FRIENDS UNIVERSITY", "WICHITA", "KS"))
     with_alt = university.candidates(normalize_name("Friends University"), Location.of(None, None, None))
