@@ -16,14 +16,12 @@ from streams.settings import Settings, get_settings
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    import faust
-
-    from streams.app import create_worker
+    from streams.app import JsonLogWorker, create_worker
     from streams.logging import configure_logging, faust_logging_config
 
     configure_logging(settings.log_level)
     ctx = create_worker(settings)
-    worker = faust.Worker(
+    worker = JsonLogWorker(
         ctx.app,
         loglevel=settings.log_level.lower(),
         logging_config=faust_logging_config(settings.log_level),
