@@ -32,7 +32,13 @@ sys.path.insert(0, str(ROOT))
 import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
 
-from domain.matching import FEATURES, Location, SupplierIndex, freeze_built_index  # noqa: E402
+from domain.matching import (  # noqa: E402
+    FEATURES,
+    Location,
+    SupplierIndex,
+    freeze_built_index,
+    usable_alt_name,
+)
 from domain.normalize import ABBREVIATIONS, normalize_name  # noqa: E402
 from domain.suppliers import RowError, Supplier, read_suppliers_csv  # noqa: E402
 
@@ -128,6 +134,15 @@ def indistinguishable(suppliers: list[Supplier], queries: list[dict[str, str]]) 
     namesakes: dict[str, list[Supplier]] = {}
     for supplier in suppliers:
         namesakes.setdefault(normalize_name(supplier.name).key, []).append(supplier)
+    alt_keys: dict[str, str] = {}
+
+    def alt_key(supplier: Supplier) -> str:
+        """The alt name as the matcher uses it ('' when it does not)."""
+        if supplier.supplier_id not in alt_keys:
+            usable = supplier.alt_name and usable_alt_name(supplier.alt_name)
+            alt_keys[supplier.supplier_id] = normalize_name(supplier.alt_name).key if usable else ""
+        return alt_keys[supplier.supplier_id]
+
     flags = []
     for row in queries:
         truth = by_id.get(row["true_supplier_id"])
@@ -136,12 +151,11 @@ def indistinguishable(suppliers: list[Supplier], queries: list[dict[str, str]]) 
             continue
         truth_place = Location.of(truth.city, truth.state, None)
         names_both = bool(normalize_name(row["name"]).aliases)
-        truth_alt = normalize_name(truth.alt_name).key
         flags.append(any(
             other.supplier_id != truth.supplier_id
             and (not row["city"] or Location.of(other.city, None, None).city == truth_place.city)
             and (not row["state"] or Location.of(None, other.state, None).state == truth_place.state)
-            and (not names_both or normalize_name(other.alt_name).key == truth_alt)
+            and (not names_both or alt_key(other) == alt_key(truth))
             for other in namesakes[normalize_name(truth.name).key]
         ))
     return flags

@@ -76,7 +76,7 @@ COMMON_SPELLING_FACTOR = 10
 MAX_ANCHORS = 4
 RARE_TOKEN_NAMES = 300
 MAX_SCORED_NAMES = 1500
-MIN_BLOCKED_SCORE = 60  # WRatio below this is not the same name
+MIN_BLOCKED_SCORE = 60  # a ranking score below this is not the same name
 TOP_NAMES = 8
 TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree with WRatio's
 # Names this long (without spaces) may differ from the payee by one slip of the keyboard and
@@ -272,7 +272,7 @@ def _location_features(query: Location, supplier: Location) -> tuple[float, ...]
     return state_agrees, state_conflicts, city_agrees, city_conflicts, postal_agrees, postal_conflicts
 
 
-def _usable_alt_name(alt_name: str) -> bool:
+def usable_alt_name(alt_name: str) -> bool:
     upper = alt_name.upper()
     return any(ch.isalpha() for ch in alt_name) and not any(marker in upper for marker in _PERSON_ALT_MARKERS)
 
@@ -280,7 +280,7 @@ def _usable_alt_name(alt_name: str) -> bool:
 def _supplier_names(supplier: Supplier) -> tuple[str, ...]:
     main = normalize_name(supplier.name)
     names = [main.key, *main.aliases]
-    if supplier.alt_name and _usable_alt_name(supplier.alt_name):
+    if supplier.alt_name and usable_alt_name(supplier.alt_name):
         alt = normalize_name(supplier.alt_name)
         names.extend([alt.key, *alt.aliases])
     return tuple(dict.fromkeys(name for name in names if name))
@@ -479,12 +479,13 @@ class SupplierIndex:
         queries = (query.key, *query.aliases)
         loose = tuple(dict.fromkeys(r for text in queries for r in loose_keys(text) if r not in queries))
         truncation_possible = len(query.display) >= CUT_NAME_MIN_CHARS
-        names = self._exact_names(queries + loose) | self._respelt_names(queries + loose)
+        exact_names = self._exact_names(queries)
+        names = exact_names | self._exact_names(loose) | self._respelt_names(queries + loose)
         # An exact name where the payee is settles it; otherwise look for similar names too.
         if not any(self._placed_by(name, location) for name in names):
             names.update(self._similar_names(queries + loose, truncation_possible))
         loose_compacts = {reading.replace(" ", "") for reading in loose}
-        exact_somewhere = bool(self._exact_names(queries))
+        exact_somewhere = bool(exact_names)
         located = bool(location.city or location.state or location.postal_code)
         name_weights = self.weights[:_HOLDER_START]
         alt_name_weight, both_names_weight = self.weights[_HOLDER_START:_PLACE_START]
@@ -494,6 +495,14 @@ class SupplierIndex:
         tail_utility = tail_weights[0] * information
         # Namesakes share a handful of places: score each place once per query.
         place_parts: dict[Location, tuple[tuple[float, ...], float]] = {}
+        # ... and chapters their parent's other names: compare each once.
+        agreements: dict[tuple[tuple[str, ...], str], bool] = {}
+
+        def agrees(texts: tuple[str, ...], name: str) -> bool:
+            if (texts, name) not in agreements:
+                agreements[texts, name] = any(_names_agree(text, name, truncation_possible) for text in texts)
+            return agreements[texts, name]
+
         best: dict[str, Candidate] = {}
         for name_key in sorted(names):
             text, name_features = max(
@@ -503,7 +512,7 @@ class SupplierIndex:
             if not name_features.near_exact and name_key.replace(" ", "") in loose_compacts:
                 # Scored on what the payee wrote, but known to be the same name but for a slip.
                 name_features = dataclasses.replace(name_features, near_exact=True)
-            other_texts = [other for other in queries if other != text]
+            other_texts = tuple(other for other in queries if other != text)
             holders = self._name_suppliers[name_key]
             name_part = (
                 1.0,
@@ -531,8 +540,8 @@ class SupplierIndex:
             namesakes = math.log(max(1, sum(entry.names[0] == name_key for _, entry, _ in places)))
             # The only namesake in the payee's state (with no city against it) is pinned by the state.
             in_state = [
-                supplier_id for supplier_id, _, place in places
-                if place[0][_STATE_AGREES] and not place[0][_CITY_CONFLICTS]
+                supplier_id for supplier_id, entry, place in places
+                if entry.names[0] == name_key and place[0][_STATE_AGREES] and not place[0][_CITY_CONFLICTS]
             ]
             alone_in_state = in_state[0] if len(in_state) == 1 else None
             for supplier_id, entry, (place_values, place_utility) in places:
@@ -543,8 +552,8 @@ class SupplierIndex:
                 unplaced = 0.0 if placed or state_pinned else namesakes
                 via_alt_name = 1.0 if name_key != entry.names[0] else 0.0
                 # "X DBA Y" naming both of a supplier's names: its other name is the payee's other.
-                both_names = float(bool(other_texts) and _other_name_agrees(
-                    other_texts, entry.names, name_key, truncation_possible
+                both_names = float(bool(other_texts) and any(
+                    agrees(other_texts, other) for other in entry.names if other != name_key
                 ))
                 utility = (
                     name_utility + alt_name_weight * via_alt_name + both_names_weight * both_names
@@ -666,7 +675,7 @@ class SupplierIndex:
         cut_share = 0.0
         name_tokens = name.split()
         if truncation_possible and len(name) > len(query):
-            cut_similarity = fuzz.ratio(query, name[: len(query)]) / 100.0
+            cut_similarity = _prefix_ratio(query, name) / 100.0
             if cut_similarity > similarity:
                 similarity, truncated = cut_similarity, True
                 cut_share = 1.0 - len(query) / len(name)
@@ -739,21 +748,16 @@ class SupplierIndex:
         return candidate.supplier_id, name, round(probability, 4)
 
 
-def _other_name_agrees(
-    texts: list[str], names: tuple[str, ...], scored_name: str, truncation_possible: bool
-) -> bool:
-    """Whether one of ``texts`` is, or (cut) begins, one of the supplier's names but ``scored_name``."""
-    for name in names:
-        if name == scored_name:
-            continue
-        for text in texts:
-            if fuzz.token_sort_ratio(text, name) >= BOTH_NAMES_MIN_SIMILARITY:
-                return True
-            if truncation_possible and len(name) > len(text) and (
-                fuzz.ratio(text, name[: len(text)]) >= BOTH_NAMES_MIN_SIMILARITY
-            ):
-                return True
-    return False
+def _names_agree(text: str, name: str, truncation_possible: bool) -> bool:
+    """Whether ``text`` is ``name`` or, when it may be cut, the beginning of it."""
+    return fuzz.token_sort_ratio(text, name) >= BOTH_NAMES_MIN_SIMILARITY or (
+        truncation_possible and _prefix_ratio(text, name) >= BOTH_NAMES_MIN_SIMILARITY
+    )
+
+
+def _prefix_ratio(text: str, name: str) -> float:
+    """Similarity of ``text`` to the first ``len(text)`` characters of a longer ``name`` (else 0)."""
+    return fuzz.ratio(text, name[: len(text)]) if len(name) > len(text) else 0.0
 
 
 def _near_exact(query: str, name: str, truncation_possible: bool) -> bool:

@@ -49,9 +49,11 @@ LEGAL_SUFFIXES: dict[str, str] = {
 # Payment systems cut names at 30–35 characters; a name this long may have been cut.
 CUT_NAME_MIN_CHARS = 20
 # A name cut inside its legal form ends in a prefix of one of the long spellings: six letters
-# anywhere ("INCORPORAT"), four in a name long enough to have been cut ("INCOR", "CORPO").
+# anywhere ("INCORPORAT"), five in a name long enough to have been cut ("INCOR", "CORPO"), but
+# never a word of its own.
 _MIN_CUT_SUFFIX = 6
-_MIN_CUT_SUFFIX_IN_CUT_NAME = 4
+_MIN_CUT_SUFFIX_IN_CUT_NAME = 5
+_WORDS_NOT_CUT_FORMS = frozenset({"LIMIT"})
 _LONG_LEGAL_FORMS = tuple(
     (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
 )
@@ -131,7 +133,7 @@ ABBREVIATIONS: dict[str, str] = {
 }
 
 # Every token is spelt one way: abbreviations expanded, legal forms in their canonical spelling
-# wherever they stand ("GALA INCORPORATED GROUPO…" = "GALA INC GROUPO…").
+# wherever they stand ("GALA INCORPORATED GROUPO…" = "GALA INC GROUPO…", COS = CO).
 _CANONICAL_WORDS: dict[str, str] = {**LEGAL_SUFFIXES, **ABBREVIATIONS}
 
 # Markers that introduce another name of the same payee ("ACME INC DBA ACME TOOLS").
@@ -258,7 +260,7 @@ def _legal_form(token: str, last: bool, may_be_cut: bool) -> str | None:
     if token in LEGAL_SUFFIXES:
         return LEGAL_SUFFIXES[token]
     min_cut = _MIN_CUT_SUFFIX_IN_CUT_NAME if may_be_cut else _MIN_CUT_SUFFIX
-    if last and len(token) >= min_cut:  # cut by a fixed-width field: "INCORPORAT"
+    if last and len(token) >= min_cut and token not in _WORDS_NOT_CUT_FORMS:  # cut by a fixed-width field
         cut = next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
         if cut is not None or len(token) < _MIN_MISSPELT_SUFFIX:
             return cut
@@ -279,7 +281,7 @@ def _cut_second_legal_form(tokens: list[str]) -> bool:
 
 def _strip_legal_suffixes(tokens: list[str], may_be_cut: bool) -> tuple[list[str], list[str]]:
     found: list[str] = []
-    if may_be_cut and _cut_second_legal_form(tokens):
+    if may_be_cut and _legal_form(tokens[-1], True, may_be_cut) is None and _cut_second_legal_form(tokens):
         tokens.pop()  # which form it began is unknown: not reported
     while len(tokens) > 1 and (form := _legal_form(tokens[-1], not found, may_be_cut)) is not None:
         tokens.pop()
@@ -296,8 +298,7 @@ def _strip_article(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def _canonical_tokens(text: str) -> tuple[list[str], list[str]]:
-    may_be_cut = len(text.strip()) >= CUT_NAME_MIN_CHARS
+def _canonical_tokens(text: str, may_be_cut: bool) -> tuple[list[str], list[str]]:
     return _strip_legal_suffixes(_strip_article(_tokens(_swap_person_order(text))), may_be_cut)
 
 
@@ -312,10 +313,12 @@ def normalize_name(raw: str) -> NormalizedName:
     parts = [part for part in _ALIAS_MARKER.split(text) if _ALNUM.search(part)]
     if not parts:
         return NormalizedName(key="", tokens=(), legal_suffixes=(), aliases=(), display=_display(raw))
-    tokens, suffixes = _canonical_tokens(parts[0])
+    # A fixed-width field is cut at its end: only the last part of a long one may be.
+    field_may_be_cut = len(text.strip()) >= CUT_NAME_MIN_CHARS
+    tokens, suffixes = _canonical_tokens(parts[0], field_may_be_cut and len(parts) == 1)
     aliases = []
-    for part in parts[1:]:
-        alias_tokens, alias_suffixes = _canonical_tokens(part)
+    for position, part in enumerate(parts[1:], start=2):
+        alias_tokens, alias_suffixes = _canonical_tokens(part, field_may_be_cut and position == len(parts))
         if alias_tokens:
             aliases.append(" ".join(alias_tokens))
             suffixes.extend(suffix for suffix in alias_suffixes if suffix not in suffixes)

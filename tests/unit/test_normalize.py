@@ -89,6 +89,24 @@ def test_legal_forms_cut_by_a_fixed_width_field_are_removed_from_long_names(raw,
     assert key(raw) == expected
 
 
+@pytest.mark.parametrize(
+    "raw", ["Northwest Workers Comp", "Pacific Speed Limit", "Southern Mining Inco", "International Brotherhood Comp"]
+)
+def test_long_names_keep_words_that_only_begin_a_legal_form(raw):
+    assert normalize_name(raw).legal_suffixes == ()
+
+
+def test_only_the_end_of_a_field_is_cut():
+    # The first name of "X DBA Y" was not cut, however long the field.
+    assert key("Global Ventures Corpo DBA Acme") == "GLOBAL VENTURES CORPO"
+    # The last one may be, even when it is short itself.
+    assert normalize_name("John Smith DBA Smith Tech Co., Lt").aliases == ("SMITH TECH",)
+
+
+def test_a_recognisable_cut_form_is_reported():
+    assert normalize_name("Midwest Trucking Co Incor").legal_suffixes == ("CO", "INC")
+
+
 def test_legal_forms_inside_a_name_have_one_spelling():
     assert key("Gala Incorporated Groupo de Artistas") == key("GALA INC GROUPO DE ARTISTAS")
     assert key("Gala Incorporated Groupo de Artistas") == "GALA INC GROUPO DE ARTISTAS"
