@@ -550,6 +550,7 @@ class SupplierIndex:
                 placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES]
                 state_pinned = not placed and supplier_id == alone_in_state
                 unplaced = 0.0 if placed or state_pinned else namesakes
+                pinned_namesakes = namesakes if state_pinned else 0.0
                 via_alt_name = 1.0 if name_key != entry.names[0] else 0.0
                 # "X DBA Y" naming both of a supplier's names: its other name is the payee's other.
                 both_names = float(bool(other_texts) and any(
@@ -557,13 +558,13 @@ class SupplierIndex:
                 ))
                 utility = (
                     name_utility + alt_name_weight * via_alt_name + both_names_weight * both_names
-                    + place_utility + tail_weights[1] * unplaced + tail_weights[2] * state_pinned * namesakes
+                    + place_utility + tail_weights[1] * unplaced + tail_weights[2] * pinned_namesakes
                 )
                 known = best.get(supplier_id)
                 if known is None or utility > known.utility:
                     features = (
                         *name_part, via_alt_name, both_names, *place_values,
-                        information, unplaced, state_pinned * namesakes,
+                        information, unplaced, pinned_namesakes,
                     )
                     best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
         return sorted(best.values(), key=lambda candidate: (-candidate.utility, candidate.supplier_id))
@@ -674,7 +675,7 @@ class SupplierIndex:
         truncated = False
         cut_share = 0.0
         name_tokens = name.split()
-        if truncation_possible and len(name) > len(query):
+        if truncation_possible:
             cut_similarity = _prefix_ratio(query, name) / 100.0
             if cut_similarity > similarity:
                 similarity, truncated = cut_similarity, True

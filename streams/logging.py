@@ -55,4 +55,3 @@ def configure_logging(level: str) -> None:
     sys.excepthook = lambda *exc_info: logging.getLogger("payee_stream").critical(
         "uncaught_exception", exc_info=exc_info
     )
-
