@@ -98,6 +98,33 @@ class RunnerUp(BaseModel):
     score: float
 
 
+class MatchEvidence(BaseModel):
+    """One piece of evidence behind a match decision: what was compared, what it showed and how
+    much it moved the score (log-odds contribution; positive for, negative against)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    value: str | float | bool | None
+    contribution: float
+
+
+class MatchCandidate(BaseModel):
+    """A supplier the matcher weighed, best first; reviewers pick among these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    supplier_id: str
+    supplier_name: str
+    score: float = Field(ge=0, le=1)
+    city: str | None = None
+    state: str | None = None
+    evidence: list[MatchEvidence] = Field(default_factory=list)
+
+
+MatchMethod = Literal["matcher", "reviewer"]
+
+
 class MatchBlock(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -108,10 +135,16 @@ class MatchBlock(BaseModel):
     decision: Literal["matched", "ambiguous", "none"]
     runner_up: RunnerUp | None = None
     reason: str
+    # Why: the evidence for the chosen (or best) candidate, and the candidates weighed.
+    evidence: list[MatchEvidence] = Field(default_factory=list)
+    candidates: list[MatchCandidate] = Field(default_factory=list)
+    # "reviewer" when a reviewer's decision (``decision_id``) settled the match.
+    method: MatchMethod = "matcher"
+    decision_id: str | None = None
 
 
 EntityType = Literal["individual", "business", "government", "unknown"]
-ClassificationMethod = Literal["rules", "model", "supplier", "llm", "degraded"]
+ClassificationMethod = Literal["rules", "model", "supplier", "llm", "degraded", "reviewer"]
 
 
 class ClassificationBlock(BaseModel):
@@ -124,6 +157,8 @@ class ClassificationBlock(BaseModel):
     confidence: float = Field(ge=0, le=1)
     method: ClassificationMethod
     reason: str
+    # Set when a reviewer's decision settled the entity type (method "reviewer").
+    decision_id: str | None = None
 
 
 ResultStatus = Literal["enriched", "review"]
