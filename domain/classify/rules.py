@@ -14,7 +14,7 @@ from functools import cache
 
 from rapidfuzz.distance import Levenshtein
 
-from . import lexicon
+from . import commerce, lexicon
 from .census_names import NameFrequencies, name_frequencies
 from .lexicon import Evidence
 from .result import Classification
@@ -23,13 +23,17 @@ from .text import has_digit, tokenize
 from .token_model import token_model
 
 # Bump whenever the rules, word lists or weights change: stored results carry it.
-RULES_VERSION = "2025.1"
+RULES_VERSION = "2026.1"
 
 _MAX_PHRASE_LENGTH = max(len(phrase) for phrase in lexicon.PHRASES)
 _CARE_OF = re.compile(r"\b(?:C/O|C\\O|CARE OF|ATTN:?|ATTENTION|FBO|F/B/O)\b", re.IGNORECASE)
 _DOING_BUSINESS_AS = re.compile(r"\b(?:DBA|D/B/A|D\.B\.A\.?|D B A|T/A|TRADING AS)\b", re.IGNORECASE)
 # Surnames at least this common (percent of population) weaken a business word they coincide with.
 _COMMON_SURNAME_SHARE = 0.005
+# A given name this common (percent) followed by an S, itself no surname this common, opens a possessive
+# trade name whose apostrophe was dropped ("BOBS", "JOES"; not "TOMS", "GEORGES", "CURTISS").
+_COMMON_GIVEN_SHARE = 0.01
+_RARE_SURNAME_SHARE = 0.001
 _FUZZY_MIN_LENGTH = 5
 # Below this much support for any reading, only the shape of the name is left to go on.
 _MIN_EVIDENCE = 0.75
@@ -43,8 +47,17 @@ _MIN_GOVERNMENT = 1.0
 # "CITY OF ...", "TOWN O ..." (keying slip): a jurisdiction phrase that opens the name is the jurisdiction.
 _OPENING_PREPOSITIONS = frozenset({"OF", "O", "OFF"})
 _QUOTED_OR_BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]|\"[^\"]*\"")
+# "A RAZORS EDGE", not the initial of "A. LAKHANI".
+_LEADING_A = re.compile(r"\s*A\s+[A-Za-z]{2}")
 _POSSESSIVE = re.compile(r"[A-Za-z]['\u2019]S\b", re.IGNORECASE)
 _MAX_MODEL_LOG_ODDS = 8.0
+# An industry-title word at the strongest log odds (4.0) is worth a little less than a hand-written
+# business word (2.0).
+_INDUSTRY_WORD_WEIGHT = 0.4
+# Names that read as a person but could as well be a business stay below the review threshold (0.75).
+_AMBIGUOUS_PERSON_CONFIDENCE = 0.72
+# A lone census name ("HARRIS", "TRANE" is not one) may be a person or a brand: the LLM decides.
+_SINGLE_NAME_CONFIDENCE = 0.65
 
 
 @dataclass(slots=True)
@@ -138,10 +151,29 @@ _POSSESSIVE_EVIDENCE = Evidence("business", 1.5)
 _FIRM_EVIDENCE = Evidence("business", 2.5, "8111")
 _BRAND_WORD_EVIDENCE = Evidence("business", 1.5)
 _LEGAL_FORM_EVIDENCE = Evidence("business", 3.5)
+# A private person almost never appears in a payment file as one word that is no census name.
+_SINGLE_WORD_EVIDENCE = Evidence("business", 2.0)
+_FOREIGN_TRADE_EVIDENCE = Evidence("business", 2.0)
+_MADE_BY_EVIDENCE = Evidence("business", 2.5)
+_BRAND_AND_PLACE_EVIDENCE = Evidence("business", 1.5)
 
 
-def _collect_evidence(tokens: list[str], names: NameFrequencies) -> dict[str, _Tally]:
-    tallies = {"business": _Tally(), "government": _Tally()}
+@dataclass(frozen=True, slots=True)
+class _PersonReading:
+    """Positions of the words that read as a person's names, and whether the reading is ambiguous."""
+
+    positions: frozenset[int]
+    surname: int
+    comma_form: bool
+    # The given-name slot holds a word more common as a surname ("SHERWIN WILLIAMS").
+    surname_as_given: bool
+
+
+def _collect_evidence(
+    tokens: list[str], names: NameFrequencies, reading: _PersonReading | None
+) -> dict[str, _Tally]:
+    # Commercial vocabulary and shapes are kept apart: they count only where government words do not.
+    tallies = {"business": _Tally(), "government": _Tally(), "commerce": _Tally()}
     position = 0
     while position < len(tokens):
         for length in range(min(_MAX_PHRASE_LENGTH, len(tokens) - position), 1, -1):
@@ -158,7 +190,7 @@ def _collect_evidence(tokens: list[str], names: NameFrequencies) -> dict[str, _T
                 position += length
                 break
         else:
-            _add_word_evidence(tallies, tokens, position, names)
+            _add_word_evidence(tallies, tokens, position, names, reading)
             position += 1
     return tallies
 
@@ -177,7 +209,11 @@ def _ends_name(tokens: list[str], start: int) -> bool:
 
 
 def _add_word_evidence(
-    tallies: dict[str, _Tally], tokens: list[str], position: int, names: NameFrequencies
+    tallies: dict[str, _Tally],
+    tokens: list[str],
+    position: int,
+    names: NameFrequencies,
+    reading: _PersonReading | None,
 ) -> None:
     token = tokens[position]
     last = len(tokens) - 1
@@ -208,6 +244,18 @@ def _add_word_evidence(
         return
     if has_digit(token):
         tallies["business"].add(position, _DIGIT_EVIDENCE, "number in name")
+        return
+    # A census name read as part of a person's name ("DAVID STEEL", "JOHN PARK"), or standing alone
+    # ("GLASS"), is that name.
+    if (reading is not None and position in reading.positions) or (token_count == 1 and names.is_name(token)):
+        return
+    if commerce.is_foreign_trade_word(token, names.is_name(token)):
+        tallies["commerce"].add(position, _FOREIGN_TRADE_EVIDENCE, "foreign-language trade word")
+        return
+    industry = commerce.industry_words().get(token)
+    if industry is not None and industry.log_odds > 0:
+        evidence = Evidence("business", _INDUSTRY_WORD_WEIGHT * industry.log_odds, industry.sic_code)
+        tallies["commerce"].add(position, evidence, "industry word " + token)
     elif _looks_like_brand_word(token, names):
         tallies["business"].add(position, _BRAND_WORD_EVIDENCE, "brand-style word")
 
@@ -301,6 +349,101 @@ def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequen
     return best + title_bonus, titled
 
 
+def _person_reading(tokens: list[str], comma_split: int | None, names: NameFrequencies) -> _PersonReading | None:
+    """The person's-name reading of the words, if they really are census given names and surnames in
+    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN [MIDDLE]."""
+    core: list[int] = []
+    comma_core: int | None = None
+    # "VAN LOAN", "DE LA ROSA": the word after a particle is a surname.
+    particle_surnames: set[int] = set()
+    for index, token in enumerate(tokens):
+        if index == comma_split:
+            comma_core = len(core)
+        if (
+            token in lexicon.TITLES
+            or token in lexicon.GENERATIONAL_SUFFIXES
+            or token in ("&", "AND")
+            or (token in lexicon.CREDENTIALS and index > 0)
+            or (token in lexicon.SURNAME_PARTICLES and 0 < index < len(tokens) - 1)
+        ):
+            continue
+        if has_digit(token) or (len(token) > 1 and token in lexicon.CONNECTORS):
+            return None
+        core.append(index)
+        if index > 1 and tokens[index - 1] in lexicon.SURNAME_PARTICLES:
+            particle_surnames.add(index)
+    if not 2 <= len(core) <= 5:
+        return None
+
+    def given(index: int) -> bool:
+        return len(tokens[index]) == 1 or tokens[index] in names.first
+
+    def surname(index: int) -> bool:
+        return len(tokens[index]) > 1 and (tokens[index] in names.last or index in particle_surnames)
+
+    def middle(index: int) -> bool:
+        return len(tokens[index]) == 1 or names.is_name(tokens[index])
+
+    def reading(given_at: int, surname_at: int, comma_form: bool) -> _PersonReading:
+        given_word = tokens[given_at]
+        surname_as_given = len(given_word) > 1 and names.last_frequency(given_word) > names.first_frequency(
+            given_word
+        )
+        return _PersonReading(frozenset(core), surname_at, comma_form, surname_as_given)
+
+    if comma_core is not None and 0 < comma_core < len(core):
+        surname_at, given_at = core[comma_core - 1], core[comma_core]
+        if given(given_at) and surname(surname_at) and all(middle(i) for i in core[comma_core + 1 :]):
+            return reading(given_at, surname_at, True)
+        return None
+    if given(core[0]) and surname(core[-1]) and all(middle(i) for i in core[1:-1]):
+        return reading(core[0], core[-1], False)
+    if surname(core[0]) and given(core[1]) and all(middle(i) for i in core[2:]):
+        return reading(core[1], core[0], False)
+    return None
+
+
+def _shape_evidence(
+    tokens: list[str], names: NameFrequencies, reading: _PersonReading | None, business: _Tally, article_a: bool
+) -> None:
+    """Evidence from how a trade name is built rather than from its words."""
+    if len(tokens) == 1:
+        return
+    if "BY" in tokens[1:-1]:
+        # "FINE FLOWERS BY JANE": a trade made or run by someone.
+        business.add(tokens.index("BY", 1), _MADE_BY_EVIDENCE, "trade name BY a person")
+    if reading is not None:
+        return
+    opener = tokens[0]
+    stem = opener[:-1]
+    if (
+        opener.endswith("S")
+        and len(stem) >= 3
+        and names.first_frequency(stem) >= _COMMON_GIVEN_SHARE
+        and opener not in names.first
+        and names.last_frequency(opener) < _RARE_SURNAME_SHARE
+    ):
+        # "BOBS DESSERTS", "TOMS CAMPERLAND": a possessive whose apostrophe was dropped.
+        business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
+    if article_a and len(tokens) >= 3 and tokens[1] not in names.first:
+        business.add(0, _ARTICLE_EVIDENCE, "leading A")
+    if _names_a_place(tokens, names):
+        business.add(0, _BRAND_AND_PLACE_EVIDENCE, "name and a US city")
+
+
+def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
+    """'SIGNARAMA TEMPE', 'BOSTON MARRIOTT COPLEY PLACE': a brand and a city. A one-word city that is
+    also a census name (NORMAN, AUSTIN, HENDERSON) may be a person's name and does not count."""
+    places = commerce.us_places()
+    for length in range(min(3, len(tokens) - 1), 0, -1):
+        ending, opening = tuple(tokens[-length:]), tuple(tokens[:length])
+        if ending in places and (length > 1 or not names.is_name(ending[0])):
+            return True
+        if opening in places and (length > 1 or not names.is_name(opening[0])):
+            return True
+    return False
+
+
 def _confidence(best: float, runner_up: float) -> float:
     margin = best - runner_up
     by_margin = 1.0 - 0.5 * math.exp(-margin)
@@ -363,6 +506,7 @@ def classify_text(name: str) -> Classification:
     payee = _QUOTED_OR_BRACKETED.sub(" ", payee) if _QUOTED_OR_BRACKETED.sub("", payee).strip() else payee
     doing_business_as = _DOING_BUSINESS_AS.search(payee) is not None
     possessive = _POSSESSIVE.search(payee) is not None
+    article_a = _LEADING_A.match(payee) is not None
     text = tokenize(payee)
     tokens, corrections = _normalise_tokens(text.tokens, names)
     leading_article = len(tokens) > 1 and tokens[0] == "THE"
@@ -374,8 +518,16 @@ def classify_text(name: str) -> Classification:
     estate = len(tokens) > 2 and tuple(tokens[:2]) in lexicon.ESTATE_MARKERS
     if estate:
         tokens = tokens[2:]
-    tallies = _collect_evidence(tokens, names)
-    business, government = tallies["business"], tallies["government"]
+    comma_split = text.comma_split if len(tokens) == len(text.tokens) else None
+    reading = _person_reading(tokens, comma_split, names)
+    tallies = _collect_evidence(tokens, names, reading)
+    business, government, commercial = tallies["business"], tallies["government"], tallies["commerce"]
+    _shape_evidence(tokens, names, reading, commercial, article_a)
+    if government.score < _MIN_GOVERNMENT:
+        for position, evidence, label in commercial.evidence:
+            business.add(position, evidence, label)
+    if len(tokens) == 1 and not business.evidence and not government.evidence and not names.is_name(tokens[0]):
+        business.add(0, _SINGLE_WORD_EVIDENCE, "single-word name")
     if doing_business_as:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
     if leading_article:
@@ -384,9 +536,7 @@ def classify_text(name: str) -> Classification:
         business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
     if _joins_surnames_only(tokens, names):
         business.add(0, _FIRM_EVIDENCE, "surnames joined by &: firm name")
-    person, titled = _person_score(
-        tokens, text.comma_split if len(tokens) == len(text.tokens) else None, names
-    )
+    person, titled = _person_score(tokens, comma_split, names)
     # A person's name followed by organisation words names the organisation after the person
     # ("DAVID RICHARD GALLERY"): the organisation evidence counts against the person reading too.
     person = max(0.0, person - business.score - government.score)
@@ -402,6 +552,8 @@ def classify_text(name: str) -> Classification:
     if personal > organisation:
         method = "rules" if person > organisation_rules else "model"
         confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
+        if not titled and _could_be_a_business(tokens, reading, names):
+            confidence = min(confidence, _SINGLE_NAME_CONFIDENCE if len(tokens) == 1 else _AMBIGUOUS_PERSON_CONFIDENCE)
         reason = "person-name structure (census given name / surname frequencies)"
         if titled:
             reason = "personal title and " + reason
@@ -431,6 +583,21 @@ def classify_text(name: str) -> Classification:
     return _organisation_result("business", business, confidence, method, "organisation words: ")
 
 
+def _could_be_a_business(tokens: list[str], reading: _PersonReading | None, names: NameFrequencies) -> bool:
+    """A lone name, words that are not a person's names in order, two surnames ("SHERWIN WILLIAMS"),
+    or a surname that is also a trade word ("DAVID STEEL"): a person, or a business named so."""
+    if len(tokens) == 1 or reading is None:
+        return True
+    if reading.comma_form:
+        return False
+    surname = tokens[reading.surname]
+    industry = commerce.industry_words().get(surname)
+    trade_word = (industry is not None and industry.log_odds > 0) or (
+        surname in lexicon.WORDS and lexicon.WORDS[surname].entity_type == "business"
+    )
+    return reading.surname_as_given or trade_word
+
+
 def _bounded(confidence: float) -> float:
     return round(max(0.5, min(0.99, confidence)), 3)
 
@@ -455,7 +622,7 @@ def _model_log_odds(tokens: list[str], names: NameFrequencies) -> float:
 
 def _shape_fallback(tokens: list[str]) -> Classification:
     """No decisive words: two to four plain words read as a (possibly foreign) personal name."""
-    plain_words = [token for token in tokens if token.isalpha()]
+    plain_words = [token for token in tokens if token.isalpha() and token not in lexicon.CONNECTORS]
     if 2 <= len(tokens) <= 4 and len(plain_words) == len(tokens):
         return Classification(
             "individual",
