@@ -54,10 +54,9 @@ _MAX_MODEL_LOG_ODDS = 8.0
 # An industry-title word at the strongest log odds (4.0) is worth a little less than a hand-written
 # business word (2.0).
 _INDUSTRY_WORD_WEIGHT = 0.4
-# Names that read as a person but could as well be a business stay below the review threshold (0.75).
+# Names that read as a person but could as well be a business ("HARRIS" alone, "SHERWIN WILLIAMS",
+# "DAVID STEEL") stay below the review threshold (0.75): a person looks at them.
 _AMBIGUOUS_PERSON_CONFIDENCE = 0.72
-# A lone census name ("HARRIS", "TRANE" is not one) may be a person or a brand: the LLM decides.
-_SINGLE_NAME_CONFIDENCE = 0.65
 
 
 @dataclass(slots=True)
@@ -351,7 +350,7 @@ def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequen
 
 def _person_reading(tokens: list[str], comma_split: int | None, names: NameFrequencies) -> _PersonReading | None:
     """The person's-name reading of the words, if they really are census given names and surnames in
-    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN [MIDDLE]."""
+    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL."""
     core: list[int] = []
     comma_core: int | None = None
     # "VAN LOAN", "DE LA ROSA": the word after a particle is a surname.
@@ -398,7 +397,14 @@ def _person_reading(tokens: list[str], comma_split: int | None, names: NameFrequ
         return None
     if given(core[0]) and surname(core[-1]) and all(middle(i) for i in core[1:-1]):
         return reading(core[0], core[-1], False)
-    if surname(core[0]) and given(core[1]) and all(middle(i) for i in core[2:]):
+    # Without a comma, surname first only with initials after the given name ("TALBOT TERESE W"):
+    # "CASA LUPITA" is no reversed name.
+    if (
+        len(core) > 2
+        and surname(core[0])
+        and given(core[1])
+        and all(len(tokens[i]) == 1 for i in core[2:])
+    ):
         return reading(core[1], core[0], False)
     return None
 
@@ -425,7 +431,7 @@ def _shape_evidence(
     ):
         # "BOBS DESSERTS", "TOMS CAMPERLAND": a possessive whose apostrophe was dropped.
         business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
-    if article_a and len(tokens) >= 3 and tokens[1] not in names.first:
+    if article_a and len(tokens) >= 3 and names.first_frequency(tokens[1]) < _COMMON_GIVEN_SHARE:
         business.add(0, _ARTICLE_EVIDENCE, "leading A")
     if _names_a_place(tokens, names):
         business.add(0, _BRAND_AND_PLACE_EVIDENCE, "name and a US city")
@@ -433,15 +439,20 @@ def _shape_evidence(
 
 def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
     """'SIGNARAMA TEMPE', 'BOSTON MARRIOTT COPLEY PLACE': a brand and a city. A one-word city that is
-    also a census name (NORMAN, AUSTIN, HENDERSON) may be a person's name and does not count."""
+    also a given name or a surname of some currency (NORMAN, AUSTIN, HENDERSON) may be a person's name
+    and does not count."""
     places = commerce.us_places()
-    for length in range(min(3, len(tokens) - 1), 0, -1):
-        ending, opening = tuple(tokens[-length:]), tuple(tokens[:length])
-        if ending in places and (length > 1 or not names.is_name(ending[0])):
-            return True
-        if opening in places and (length > 1 or not names.is_name(opening[0])):
-            return True
-    return False
+
+    def city(words: tuple[str, ...]) -> bool:
+        if words not in places:
+            return False
+        word = words[0]
+        return len(words) > 1 or (word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE)
+
+    return any(
+        city(tuple(tokens[-length:])) or city(tuple(tokens[:length]))
+        for length in range(min(3, len(tokens) - 1), 0, -1)
+    )
 
 
 def _confidence(best: float, runner_up: float) -> float:
@@ -553,7 +564,7 @@ def classify_text(name: str) -> Classification:
         method = "rules" if person > organisation_rules else "model"
         confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
         if not titled and _could_be_a_business(tokens, reading, names):
-            confidence = min(confidence, _SINGLE_NAME_CONFIDENCE if len(tokens) == 1 else _AMBIGUOUS_PERSON_CONFIDENCE)
+            confidence = min(confidence, _AMBIGUOUS_PERSON_CONFIDENCE)
         reason = "person-name structure (census given name / surname frequencies)"
         if titled:
             reason = "personal title and " + reason
