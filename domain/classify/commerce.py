@@ -24,8 +24,8 @@ FOREIGN_TRADE_WORDS = frozenset(
     "CHURRASCARIA PADARIA LANCHONETE SALUMERIA MACELLERIA".split()
 )
 # Trade-name endings of those languages (PANADERIA, BOULANGERIE); a census-listed name is exempt
-# (VALERIA, MARIE).
-FOREIGN_TRADE_ENDINGS = ("ERIA", "ERIAS", "ERIE", "ERIES")
+# (VALERIA, MARIE), and so is the English plural -ERIES (BATTERIES, SERIES).
+FOREIGN_TRADE_ENDINGS = ("ERIA", "ERIAS", "ERIE")
 
 
 @dataclass(frozen=True, slots=True)

@@ -537,7 +537,7 @@ def classify_text(name: str) -> Classification:
     if government.score < _MIN_GOVERNMENT:
         for position, evidence, label in commercial.evidence:
             business.add(position, evidence, label)
-    if len(tokens) == 1 and not business.evidence and not government.evidence and not names.is_name(tokens[0]):
+    if len(tokens) == 1 and not government.evidence and not names.is_name(tokens[0]):
         business.add(0, _SINGLE_WORD_EVIDENCE, "single-word name")
     if doing_business_as:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
@@ -563,7 +563,7 @@ def classify_text(name: str) -> Classification:
     if personal > organisation:
         method = "rules" if person > organisation_rules else "model"
         confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
-        if not titled and _could_be_a_business(tokens, reading, names):
+        if not titled and (leading_article or _could_be_a_business(tokens, reading, names)):
             confidence = min(confidence, _AMBIGUOUS_PERSON_CONFIDENCE)
         reason = "person-name structure (census given name / surname frequencies)"
         if titled:
@@ -596,7 +596,8 @@ def classify_text(name: str) -> Classification:
 
 def _could_be_a_business(tokens: list[str], reading: _PersonReading | None, names: NameFrequencies) -> bool:
     """A lone name, words that are not a person's names in order, two surnames ("SHERWIN WILLIAMS"),
-    or a surname that is also a trade word ("DAVID STEEL"): a person, or a business named so."""
+    or a surname that is also a trade word ("DAVID STEEL"): a person, or a business named so (as is
+    a person's name after THE: "THE GEORGE HOWARD BAND")."""
     if len(tokens) == 1 or reading is None:
         return True
     if reading.comma_form:
