@@ -15,7 +15,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from domain.classify import LLM_CONFIDENCE_THRESHOLD, RULES_VERSION, Classification, classify_payee  # noqa: E402
+from domain.classify import (  # noqa: E402
+    LLM_CONFIDENCE_THRESHOLD,
+    RULES_VERSION,
+    Classification,
+    classify_payee,
+)
 
 DEV_FILE = REPO_ROOT.parent / "shared" / "data" / "dev_entity_types.csv"
 CLASSES = ("individual", "business", "government")

@@ -67,8 +67,11 @@ def main() -> None:
         )
     below_llm = sum(result.confidence < LLM_CONFIDENCE_THRESHOLD for result in results.values())
     below_review = sum(result.confidence < REVIEW_THRESHOLD for result in results.values())
-    print(f"below the LLM threshold ({LLM_CONFIDENCE_THRESHOLD}): {below_llm} ({100 * below_llm / total:.1f}%)")
-    print(f"below the review threshold ({REVIEW_THRESHOLD}): {below_review} ({100 * below_review / total:.1f}%)")
+    for label, threshold, below in (
+        ("LLM", LLM_CONFIDENCE_THRESHOLD, below_llm),
+        ("review", REVIEW_THRESHOLD, below_review),
+    ):
+        print(f"below the {label} threshold ({threshold}): {below} ({100 * below / total:.1f}%)")
 
     judgements = load_judgements()
     sample = random.Random(SAMPLE_SEED).sample(payees, SAMPLE_SIZE)

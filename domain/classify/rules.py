@@ -348,7 +348,9 @@ def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequen
     return best + title_bonus, titled
 
 
-def _person_reading(tokens: list[str], comma_split: int | None, names: NameFrequencies) -> _PersonReading | None:
+def _person_reading(
+    tokens: list[str], comma_split: int | None, names: NameFrequencies
+) -> _PersonReading | None:
     """The person's-name reading of the words, if they really are census given names and surnames in
     a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL."""
     core: list[int] = []
@@ -410,7 +412,11 @@ def _person_reading(tokens: list[str], comma_split: int | None, names: NameFrequ
 
 
 def _shape_evidence(
-    tokens: list[str], names: NameFrequencies, reading: _PersonReading | None, business: _Tally, article_a: bool
+    tokens: list[str],
+    names: NameFrequencies,
+    reading: _PersonReading | None,
+    business: _Tally,
+    article_a: bool,
 ) -> None:
     """Evidence from how a trade name is built rather than from its words."""
     if len(tokens) == 1:
@@ -447,7 +453,8 @@ def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
         if words not in places:
             return False
         word = words[0]
-        return len(words) > 1 or (word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE)
+        rare_name = word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE
+        return len(words) > 1 or rare_name
 
     return any(
         city(tuple(tokens[-length:])) or city(tuple(tokens[:length]))

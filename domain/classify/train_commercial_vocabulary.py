@@ -87,7 +87,9 @@ def build_vocabulary() -> list[tuple[str, float, str]]:
             if sic is not None:
                 sic_codes[word].add(sic)
     # Person-name furniture (MISS, FATHER's titles, credentials) describes people, whatever titles say.
-    personal = lexicon.TITLES | lexicon.CREDENTIALS | lexicon.GENERATIONAL_SUFFIXES | lexicon.SURNAME_PARTICLES
+    personal = (
+        lexicon.TITLES | lexicon.CREDENTIALS | lexicon.GENERATIONAL_SUFFIXES | lexicon.SURNAME_PARTICLES
+    )
     rows: list[tuple[str, float, str]] = []
     for word, count in sorted(title_count.items()):
         if word in personal:

@@ -45,7 +45,9 @@ def test_a_surname_ending_in_s_is_no_possessive(name: str) -> None:
     assert call(name)[0] == "individual"
 
 
-@pytest.mark.parametrize("name", ["FINE FLOWERS BY JANE", "BURGERS AMORE BY RALPHS SNACK BAR", "Cakes by Maria"])
+@pytest.mark.parametrize(
+    "name", ["FINE FLOWERS BY JANE", "BURGERS AMORE BY RALPHS SNACK BAR", "Cakes by Maria"]
+)
 def test_a_trade_made_by_a_person(name: str) -> None:
     assert call(name)[0] == "business"
 
@@ -55,12 +57,16 @@ def test_by_inside_a_word_is_no_trade_name(name: str) -> None:
     assert call(name)[0] == "individual"
 
 
-@pytest.mark.parametrize("name", ["SIGNARAMA TEMPE", "HILTON TUCSON", "Las Vegas Zenith", "Pinnacle Sacramento"])
+@pytest.mark.parametrize(
+    "name", ["SIGNARAMA TEMPE", "HILTON TUCSON", "Las Vegas Zenith", "Pinnacle Sacramento"]
+)
 def test_brand_and_us_city(name: str) -> None:
     assert call(name)[0] == "business"
 
 
-@pytest.mark.parametrize("name", ["JOHN AUSTIN", "NORMAN M SADEH", "Dallas Jones", "ESMIRALDA YEREMEYEVA HENDERSON"])
+@pytest.mark.parametrize(
+    "name", ["JOHN AUSTIN", "NORMAN M SADEH", "Dallas Jones", "ESMIRALDA YEREMEYEVA HENDERSON"]
+)
 def test_cities_that_are_given_names_or_surnames_leave_persons_alone(name: str) -> None:
     assert call(name)[0] == "individual"
 
@@ -111,7 +117,8 @@ def test_an_initial_a_is_no_article(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ARIZONA DEPARTMENT OF EDUCATION", "Central Midlands Regional Transit Authority", "Town of Islip"]
+    "name",
+    ["ARIZONA DEPARTMENT OF EDUCATION", "Central Midlands Regional Transit Authority", "Town of Islip"],
 )
 def test_trade_words_do_not_dilute_government_names(name: str) -> None:
     entity_type, confidence = call(name)
