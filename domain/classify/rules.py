@@ -456,8 +456,13 @@ def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
         rare_name = word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE
         return len(words) > 1 or rare_name
 
+    def given_names_only(words: list[str]) -> bool:
+        # "NATALIE SUMMIT": a given name and a surname that happens to be a city.
+        return all(len(word) == 1 or word in names.first for word in words)
+
     return any(
-        city(tuple(tokens[-length:])) or city(tuple(tokens[:length]))
+        (city(tuple(tokens[-length:])) and not given_names_only(tokens[:-length]))
+        or (city(tuple(tokens[:length])) and not given_names_only(tokens[length:]))
         for length in range(min(3, len(tokens) - 1), 0, -1)
     )
 
