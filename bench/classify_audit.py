@@ -6,6 +6,11 @@ fixed-seed random sample of 200 records with the class assigned next to the clas
 The judgements say what each sampled payee is, not what the classifier said, so the same file scores
 any version of the classifier.
 
+The costliest miss is a business called an individual with confidence (it skips the LLM and review),
+so every payee that this version or the one before (rules 2025.1) calls a confident individual is also
+judged by eye (bench/data/classify_audit_person_calls.csv); a confident individual call outside that
+file is reported as not judged.
+
     python bench/classify_audit.py [--data-dir ../shared/data] [--quiet]
 """
 
@@ -21,10 +26,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from domain.classify import LLM_CONFIDENCE_THRESHOLD, classify_payee  # noqa: E402
+from domain.classify import LLM_CONFIDENCE_THRESHOLD, Classification, classify_payee  # noqa: E402
 
 AUDIT_FILE_NAME = "real_payees_unlabelled.csv"
 JUDGEMENTS = Path(__file__).resolve().parent / "data" / "classify_audit_judgements.csv"
+PERSON_CALL_JUDGEMENTS = Path(__file__).resolve().parent / "data" / "classify_audit_person_calls.csv"
 SAMPLE_SIZE = 200
 SAMPLE_SEED = 16
 # The pipeline sends results below this confidence to the review queue (PAYEE_STREAM_REVIEW_THRESHOLD's
@@ -38,10 +44,10 @@ def load_payees(data_dir: Path) -> list[tuple[str, str]]:
         return [(row["id"], row["name"]) for row in csv.DictReader(handle)]
 
 
-def load_judgements() -> dict[str, str]:
-    if not JUDGEMENTS.exists():
+def load_judgements(path: Path) -> dict[str, str]:
+    if not path.exists():
         return {}
-    with JUDGEMENTS.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8", newline="") as handle:
         return {row["id"]: row["judged_type"] for row in csv.DictReader(handle)}
 
 
@@ -73,7 +79,7 @@ def main() -> None:
     ):
         print(f"below the {label} threshold ({threshold}): {below} ({100 * below / total:.1f}%)")
 
-    judgements = load_judgements()
+    judgements = load_judgements(JUDGEMENTS)
     sample = random.Random(SAMPLE_SEED).sample(payees, SAMPLE_SIZE)
     errors: list[tuple[str, str, str, float, str]] = []
     confident_calls = judged = 0
@@ -111,6 +117,27 @@ def main() -> None:
     print(f"wrong but below the review threshold (sent to the LLM or review): {wrong_below}")
     for payee_id, assigned_type, judged_type, confidence, name in errors:
         print(f"  {payee_id}: {name!r} assigned {assigned_type} at {confidence:.2f}, judged {judged_type}")
+    print_person_calls(payees, results)
+
+
+def print_person_calls(payees: list[tuple[str, str]], results: dict[str, Classification]) -> None:
+    person_calls = load_judgements(PERSON_CALL_JUDGEMENTS)
+    names = dict(payees)
+    confident_individuals = [
+        payee_id
+        for payee_id, result in results.items()
+        if result.entity_type == "individual" and result.confidence >= REVIEW_THRESHOLD
+    ]
+    judged = [payee_id for payee_id in confident_individuals if payee_id in person_calls]
+    wrong = [payee_id for payee_id in judged if person_calls[payee_id] != "individual"]
+    print(
+        f"\nconfident individual calls (>= {REVIEW_THRESHOLD}) in the whole file: "
+        f"{len(confident_individuals)}, judged by eye {len(judged)}, not judged "
+        f"{len(confident_individuals) - len(judged)}"
+    )
+    print(f"businesses among the judged: {len(wrong)}")
+    for payee_id in wrong:
+        print(f"  {payee_id}: {names[payee_id]!r} at {results[payee_id].confidence:.2f}")
 
 
 if __name__ == "__main__":
