@@ -147,6 +147,7 @@ def _looks_like_brand_word(token: str, names: NameFrequencies) -> bool:
 _DIGIT_EVIDENCE = Evidence("business", 1.0)
 _ARTICLE_EVIDENCE = Evidence("business", 1.5)
 _POSSESSIVE_EVIDENCE = Evidence("business", 1.5)
+_POSSESSIVE_LABEL = "possessive trade name"
 _FIRM_EVIDENCE = Evidence("business", 2.5, "8111")
 _BRAND_WORD_EVIDENCE = Evidence("business", 1.5)
 _LEGAL_FORM_EVIDENCE = Evidence("business", 3.5)
@@ -435,8 +436,8 @@ def _shape_evidence(
         and opener not in names.first
         and names.last_frequency(opener) < _RARE_SURNAME_SHARE
     ):
-        # "BOBS DESSERTS", "TOMS CAMPERLAND": a possessive whose apostrophe was dropped.
-        business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
+        # "BOBS DESSERTS", "JOES AUTO": a possessive whose apostrophe was dropped.
+        business.add(0, _POSSESSIVE_EVIDENCE, _POSSESSIVE_LABEL)
     if article_a and len(tokens) >= 3 and names.first_frequency(tokens[1]) < _COMMON_GIVEN_SHARE:
         business.add(0, _ARTICLE_EVIDENCE, "leading A")
     if _names_a_place(tokens, names):
@@ -555,8 +556,8 @@ def classify_text(name: str) -> Classification:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
     if leading_article:
         business.add(0, _ARTICLE_EVIDENCE, "leading THE")
-    if possessive:
-        business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
+    if possessive and all(label != _POSSESSIVE_LABEL for _, _, label in business.evidence):
+        business.add(0, _POSSESSIVE_EVIDENCE, _POSSESSIVE_LABEL)
     if _joins_surnames_only(tokens, names):
         business.add(0, _FIRM_EVIDENCE, "surnames joined by &: firm name")
     person, titled = _person_score(tokens, comma_split, names)
