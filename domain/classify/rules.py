@@ -445,7 +445,7 @@ def _shape_evidence(
 
 
 def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
-    """'SIGNARAMA TEMPE', 'BOSTON MARRIOTT COPLEY PLACE': a brand and a city. A one-word city that is
+    """'SIGNARAMA TEMPE', 'LAS VEGAS ZENITH': a brand and a city. A one-word city that is
     also a given name or a surname of some currency (NORMAN, AUSTIN, HENDERSON) may be a person's name
     and does not count."""
     places = commerce.us_places()
@@ -550,7 +550,8 @@ def classify_text(name: str) -> Classification:
     if government.score < _MIN_GOVERNMENT:
         for position, evidence, label in commercial.evidence:
             business.add(position, evidence, label)
-    if len(tokens) == 1 and not government.evidence and not names.is_name(tokens[0]):
+    lone_word = len(tokens) == 1 and tokens[0] not in lexicon.TITLES
+    if lone_word and not government.evidence and not names.is_name(tokens[0]):
         business.add(0, _SINGLE_WORD_EVIDENCE, "single-word name")
     if doing_business_as:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
@@ -647,7 +648,10 @@ def _model_log_odds(tokens: list[str], names: NameFrequencies) -> float:
 
 def _shape_fallback(tokens: list[str]) -> Classification:
     """No decisive words: two to four plain words read as a (possibly foreign) personal name."""
-    plain_words = [token for token in tokens if token.isalpha() and token not in lexicon.CONNECTORS]
+    # "CHEMSTATION OF AZ" is no name; "A WELLONS" may be (A is also an initial).
+    plain_words = [
+        token for token in tokens if token.isalpha() and (len(token) == 1 or token not in lexicon.CONNECTORS)
+    ]
     if 2 <= len(tokens) <= 4 and len(plain_words) == len(tokens):
         return Classification(
             "individual",
