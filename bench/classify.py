@@ -23,6 +23,8 @@ from domain.classify import (  # noqa: E402
 )
 
 DEV_FILE = REPO_ROOT.parent / "shared" / "data" / "dev_entity_types.csv"
+# Noisy supplier-style names (organisations only) with their entity type: a second, differently built check.
+MATCH_QUERIES_FILE = REPO_ROOT.parent / "shared" / "data" / "dev_match_queries.csv"
 CLASSES = ("individual", "business", "government")
 THROUGHPUT_ROUNDS = 3
 # The pipeline's default review threshold (PAYEE_STREAM_REVIEW_THRESHOLD).
@@ -33,6 +35,11 @@ CONFIDENCE_BANDS = ((0.0, 0.6), (0.6, 0.7), (0.7, 0.75), (0.75, 0.85), (0.85, 0.
 def load_rows() -> list[tuple[str, str]]:
     with DEV_FILE.open(encoding="utf-8", newline="") as handle:
         return [(row["name"], row["entity_type"].strip()) for row in csv.DictReader(handle)]
+
+
+def load_match_query_rows() -> list[tuple[str, str]]:
+    with MATCH_QUERIES_FILE.open(encoding="utf-8", newline="") as handle:
+        return [(row["name"], row["true_entity_type"].strip()) for row in csv.DictReader(handle)]
 
 
 def probablepeople_type(name: str) -> str:
@@ -121,6 +128,14 @@ def main() -> None:
     )
     print()
     print_calibration(rows, results)
+
+    query_rows = load_match_query_rows()
+    query_results = [classify_payee(name) for name, _ in query_rows]
+    queries = accuracy_table(query_rows, [result.entity_type for result in query_results])
+    print(f"\n{len(query_rows)} rows of {MATCH_QUERIES_FILE.name} (organisations only)")
+    for label in ("business", "government", "overall"):
+        print(f"{label:<12}{percent(queries[label])}")
+    print_calibration(query_rows, query_results)
 
 
 if __name__ == "__main__":
