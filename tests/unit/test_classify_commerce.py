@@ -126,6 +126,10 @@ def test_trade_words_do_not_dilute_government_names(name: str) -> None:
     assert entity_type == "government" and confidence >= REVIEW_THRESHOLD
 
 
+def test_foreign_trade_words_are_not_listed_twice() -> None:
+    assert not commerce.FOREIGN_TRADE_WORDS & set(lexicon.WORDS)
+
+
 def test_shipped_vocabulary_is_trade_words_only() -> None:
     words = commerce.industry_words()
     assert words["BAKERY"].log_odds > 0 and words["MAINTENANCE"].log_odds > 0
