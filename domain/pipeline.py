@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from domain.classify import RULES_VERSION, Classification, classify_payee
-from domain.matching import MatchResult, SupplierIndex
+from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from schemas.events import (
     AuditEvent,
@@ -27,6 +27,8 @@ from schemas.events import (
     DeadLetter,
     EnrichedPayee,
     MatchBlock,
+    MatchCandidate,
+    MatchEvidence,
     PayeeRecord,
     RunnerUp,
     SourcePosition,
@@ -126,6 +128,10 @@ class Enrichment:
         )
 
 
+def _evidence(terms: tuple[Evidence, ...]) -> list[MatchEvidence]:
+    return [MatchEvidence(feature=term.feature, value=term.value, contribution=term.contribution) for term in terms]
+
+
 def match_block(result: MatchResult) -> MatchBlock:
     runner_up = None
     if result.runner_up is not None:
@@ -139,6 +145,18 @@ def match_block(result: MatchResult) -> MatchBlock:
         decision=result.decision,
         runner_up=runner_up,
         reason=result.reason,
+        evidence=_evidence(result.evidence),
+        candidates=[
+            MatchCandidate(
+                supplier_id=view.supplier_id,
+                supplier_name=view.supplier_name,
+                score=view.probability,
+                city=view.city or None,
+                state=view.state or None,
+                evidence=_evidence(view.evidence),
+            )
+            for view in result.candidates
+        ],
     )
 
 
@@ -159,12 +177,15 @@ def enrich(
     index: SupplierIndex,
     source: SourcePosition | None = None,
     replay_run_id: str | None = None,
+    default_places: DefaultPlaces = DefaultPlaces(),
 ) -> Enrichment:
     """Match step then classify step (rules; the supplier's category when matched)."""
     started = time.perf_counter()
     normalized = normalize_name(record.payee_name)
+    default_state, default_country = default_places.for_source(record.source_system)
     match = index.match(
-        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code
+        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
+        country=record.country, default_state=default_state, default_country=default_country,
     )
     matched_at = time.perf_counter()
     matched = match.decision == "matched"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
     match_ambiguity_margin: float = Field(default=0.05, ge=0, le=1)
     review_threshold: float = Field(default=0.75, ge=0, le=1)
     llm_threshold: float = Field(default=0.70, ge=0, le=1)
+    # Where payees usually are, as weak match evidence where a record gives no state or country:
+    # per source system ("US-AZ" or "US", JSON: {"ap-scottsdale": "US-AZ"}), else this country
+    # ("" for none).
+    source_default_places: dict[str, str] = Field(default_factory=dict)
+    default_country: str = "US"
 
     # LLM (any OpenAI-compatible endpoint); disabled when no base URL is set.
     llm_base_url: str | None = None
@@ -91,7 +97,8 @@ class Settings(BaseSettings):
         env = {}
         for name, value in self.model_dump().items():
             if value is not None:
-                env[f"PAYEE_STREAM_{name.upper()}"] = str(value)
+                # Complex values are read back as JSON.
+                env[f"PAYEE_STREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
         return env
 
 

@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from domain.matching import SupplierIndex, freeze_built_index
+from domain.matching import SupplierIndex, freeze_built_index, snapshot
 from domain.suppliers import supplier_from_dict
 from streams.kafka_io import wait_for_partitions
 
@@ -89,7 +89,7 @@ class SupplierIndexService(Service):
             offsets = json.loads(offsets_path.read_text())
             if offsets.get("topic") != self._topic:
                 return
-            self.index = self._index_factory().restore(index_path)
+            self.index = snapshot.restore(self._index_factory(), index_path)
             self._offsets = {int(p): int(o) for p, o in offsets["next_offsets"].items()}
             log.info("supplier_snapshot_loaded", suppliers=len(self.index), offsets=self._offsets)
         except Exception as exc:  # a corrupt snapshot is rebuilt from the topic, never fatal
@@ -100,7 +100,7 @@ class SupplierIndexService(Service):
         staging = self._snapshot_dir.with_name(self._snapshot_dir.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.index.save(staging / SNAPSHOT_INDEX_FILE)
+        snapshot.save(self.index, staging / SNAPSHOT_INDEX_FILE)
         (staging / SNAPSHOT_OFFSETS_FILE).write_text(
             json.dumps({"topic": self._topic, "next_offsets": self._offsets})
         )

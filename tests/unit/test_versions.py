@@ -34,7 +34,7 @@ def test_a_change_to_the_domain_code_changes_the_rules_version(tmp_path, monkeyp
     monkeypatch.setattr(pipeline, "_DOMAIN_ROOT", copy)
     pipeline._decision_logic_digest.cache_clear()
     before = rules_version(SupplierIndex())
-    weights = copy / "matching.py"
+    weights = copy / "matching" / "features.py"
     weights.write_text(weights.read_text().replace("WEIGHTS = (", "WEIGHTS = (  # refitted", 1))
     pipeline._decision_logic_digest.cache_clear()
     try:
