@@ -6,6 +6,7 @@ extension) one at a time: memory is the supplier index plus one row, whatever th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -40,6 +41,8 @@ RESULT_COLUMNS = (
     "confidence",
     "status",
     "review_reasons",
+    "address_standardized",
+    "address_status",
     "error",
 )
 # Prefix for a result column whose name the input already uses.
@@ -94,8 +97,9 @@ def process_payload(
 def result_values(outcome: BatchOutcome) -> list[Any]:
     """The ``RESULT_COLUMNS`` values of one outcome."""
     if outcome.enrichment is None:
-        return [None, None, 0.0, "none", "unknown", None, None, 0.0, "error", "", outcome.error]
+        return [None, None, 0.0, "none", "unknown", None, None, 0.0, "error", "", None, None, outcome.error]
     match, classification = outcome.enrichment.match, outcome.enrichment.classification
+    address = outcome.enrichment.address
     matched = match.decision == "matched"
     return [
         match.supplier_id if matched else None,
@@ -108,6 +112,8 @@ def result_values(outcome: BatchOutcome) -> list[Any]:
         classification.confidence,
         outcome.status,
         ";".join(outcome.reasons),
+        address.one_line if address else None,
+        address.status if address else None,
         None,
     ]
 
@@ -147,6 +153,7 @@ def result_object(outcome: BatchOutcome) -> dict[str, object]:
             "runner_up": match.runner_up.model_dump() if match.runner_up else None,
             "reason": match.reason,
         },
+        "address": enrichment.address.model_dump() if enrichment.address else None,
     }
 
 
@@ -173,10 +180,21 @@ def run_batch(
     kind = output_format(output_path)
     rows = open_payee_rows(input_path, column_overrides, sheet)
     announce(rows.describe())
+    started = time.perf_counter()
     index = build_index(suppliers_path, match_threshold, ambiguity_margin, progress)
+    built = time.perf_counter()
     counts = _process_rows(rows, index, thresholds, output_path, kind, source_system, progress)
+    finished = time.perf_counter()
     announce(f"wrote {output_path}")
-    return {"rows": sum(counts.values()), "suppliers": len(index), **counts}
+    processed = sum(counts.values())
+    return {
+        "rows": processed,
+        "suppliers": len(index),
+        **counts,
+        "index_build_s": round(built - started, 1),
+        "rows_s": round(finished - built, 1),
+        "rows_per_s": round(processed / max(finished - built, 1e-9), 1),
+    }
 
 
 def _process_rows(

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from domain.address import ParsedAddress, parse_address
 from domain.classify import RULES_VERSION, Classification, classify_payee
 from domain.matching import MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from schemas.events import (
+    AddressBlock,
     AuditEvent,
     ClassificationBlock,
     DeadLetter,
@@ -87,6 +89,7 @@ class Enrichment:
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: SourcePosition | None = None
     replay_run_id: str | None = None
+    address: AddressBlock | None = None
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -108,6 +111,7 @@ class Enrichment:
                 "timings_ms": self.timings_ms,
                 "source": self.source.model_dump() if self.source else None,
                 "replay_run_id": self.replay_run_id,
+                "address": self.address.model_dump() if self.address else None,
             }
         ).encode()
 
@@ -123,6 +127,7 @@ class Enrichment:
             timings_ms=data["timings_ms"],
             source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
             replay_run_id=data["replay_run_id"],
+            address=AddressBlock.model_validate(data["address"]) if data.get("address") else None,
         )
 
 
@@ -139,6 +144,25 @@ def match_block(result: MatchResult) -> MatchBlock:
         decision=result.decision,
         runner_up=runner_up,
         reason=result.reason,
+    )
+
+
+def address_block(parsed: ParsedAddress | None) -> AddressBlock | None:
+    if parsed is None:
+        return None
+    return AddressBlock(
+        status=parsed.status,
+        kind=parsed.kind,
+        line1=parsed.line1,
+        line2=parsed.line2,
+        city=parsed.city,
+        state=parsed.state,
+        zip5=parsed.zip5,
+        zip4=parsed.zip4,
+        country=parsed.country,
+        attention=parsed.attention,
+        one_line=parsed.one_line,
+        missing=list(parsed.missing),
     )
 
 
@@ -174,6 +198,10 @@ def enrich(
         supplier_code=match.supplier_code if matched else None,
     )
     classified_at = time.perf_counter()
+    address = address_block(
+        parse_address(record.address_lines, record.city, record.state, record.postal_code, record.country)
+    )
+    addressed_at = time.perf_counter()
     return Enrichment(
         record=record,
         correlation_id=correlation_id_for(record),
@@ -183,9 +211,11 @@ def enrich(
         timings_ms={
             "match": round((matched_at - started) * 1000, 3),
             "classify": round((classified_at - matched_at) * 1000, 3),
+            "address": round((addressed_at - classified_at) * 1000, 3),
         },
         source=source,
         replay_run_id=replay_run_id,
+        address=address,
     )
 
 
@@ -241,6 +271,7 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         classification=enrichment.classification,
         status="review" if reasons else "enriched",
         review_reasons=reasons,
+        address=enrichment.address,
         versions=versions,
         timings_ms=enrichment.timings_ms,
         source=enrichment.source,

@@ -161,6 +161,33 @@ class ClassificationBlock(BaseModel):
     decision_id: str | None = None
 
 
+AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
+
+
+class AddressBlock(BaseModel):
+    """The payee's address, parsed and normalised to USPS Publication 28 forms.
+
+    ``status``: ``standardized`` (a US street or PO box address with city, state and ZIP),
+    ``partial`` (US, some part missing or read loosely; ``missing`` names what), ``foreign``
+    (passed through, cleaned), ``unparsed`` (nothing recognisable). Absent when the record has no
+    address at all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: AddressStatus
+    kind: Literal["street", "po_box"] | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip5: str | None = None
+    zip4: str | None = None
+    country: str | None = None
+    attention: str | None = None
+    one_line: str | None = None
+    missing: list[str] = Field(default_factory=list)
+
+
 ResultStatus = Literal["enriched", "review"]
 
 
@@ -180,6 +207,7 @@ class EnrichedPayee(BaseModel):
     classification: ClassificationBlock
     status: ResultStatus
     review_reasons: list[str] = Field(default_factory=list)
+    address: AddressBlock | None = None
     versions: Versions
     timings_ms: dict[str, float] = Field(default_factory=dict)
     source: SourcePosition | None = None
