@@ -28,6 +28,7 @@ from schemas.events import (
     ClassificationBlock,
     DeadLetter,
     EnrichedPayee,
+    EnrichmentBlock,
     MatchBlock,
     PayeeRecord,
     RunnerUp,
@@ -90,6 +91,7 @@ class Enrichment:
     source: SourcePosition | None = None
     replay_run_id: str | None = None
     address: AddressBlock | None = None
+    merchant: EnrichmentBlock | None = None
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -98,6 +100,10 @@ class Enrichment:
         return dataclasses.replace(
             self, classification=classification, timings_ms={**self.timings_ms, stage: elapsed_ms}
         )
+
+    def with_merchant(self, block: EnrichmentBlock) -> Enrichment:
+        timings = {**self.timings_ms, "merchant": block.elapsed_ms} if block.elapsed_ms is not None else self.timings_ms
+        return dataclasses.replace(self, merchant=block, timings_ms=timings)
 
     def to_json(self) -> bytes:
         """Hand-over format to the LLM agent (internal topic)."""
@@ -112,6 +118,7 @@ class Enrichment:
                 "source": self.source.model_dump() if self.source else None,
                 "replay_run_id": self.replay_run_id,
                 "address": self.address.model_dump() if self.address else None,
+                "merchant": self.merchant.model_dump(mode="json") if self.merchant else None,
             }
         ).encode()
 
@@ -128,6 +135,7 @@ class Enrichment:
             source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
             replay_run_id=data["replay_run_id"],
             address=AddressBlock.model_validate(data["address"]) if data.get("address") else None,
+            merchant=EnrichmentBlock.model_validate(data["merchant"]) if data.get("merchant") else None,
         )
 
 
@@ -272,6 +280,7 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         status="review" if reasons else "enriched",
         review_reasons=reasons,
         address=enrichment.address,
+        enrichment=enrichment.merchant,
         versions=versions,
         timings_ms=enrichment.timings_ms,
         source=enrichment.source,
@@ -354,6 +363,26 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
             **common,
         )
     )
+    if result.enrichment is not None:
+        merchant = result.enrichment
+        events.append(
+            _audit(
+                action="merchant_enriched",
+                stage="merchant",
+                outcome={
+                    "provider": merchant.provider,
+                    "status": merchant.status,
+                    "reason": merchant.reason,
+                    "mcc": merchant.mcc,
+                    "accepts_cards": merchant.accepts_cards,
+                    "level2": merchant.level2,
+                    "level3": merchant.level3,
+                    "recency": merchant.recency,
+                },
+                timings_ms={"merchant": merchant.elapsed_ms or 0.0},
+                **common,
+            )
+        )
     if result.status == "review":
         events.append(_audit(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}, **common))
     if result.replay_run_id:

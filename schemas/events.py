@@ -188,6 +188,34 @@ class AddressBlock(BaseModel):
     missing: list[str] = Field(default_factory=list)
 
 
+EnrichmentStatus = Literal["found", "not_found", "unavailable"]
+
+
+class EnrichmentBlock(BaseModel):
+    """Merchant data from an external provider, for business payees only (never individuals).
+
+    ``status``: ``found`` (the provider knows the merchant), ``not_found``, or ``unavailable``
+    (the provider failed, timed out or its breaker was open; ``reason`` says which). Absent when
+    no provider is configured or the payee is not a business the policy allows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    status: EnrichmentStatus
+    reason: str | None = None
+    merchant_name: str | None = None
+    merchant_id: str | None = None
+    mcc: str | None = Field(default=None, pattern=r"^\d{4}$")
+    mcc_description: str | None = None
+    accepts_cards: bool | None = None
+    level2: bool | None = None
+    level3: bool | None = None
+    last_active: date | None = None
+    recency: Literal["last_30_days", "last_90_days", "last_year", "over_a_year"] | None = None
+    match_confidence: float | None = Field(default=None, ge=0, le=1)
+    elapsed_ms: float | None = None
+
+
 ResultStatus = Literal["enriched", "review"]
 
 
@@ -208,6 +236,7 @@ class EnrichedPayee(BaseModel):
     status: ResultStatus
     review_reasons: list[str] = Field(default_factory=list)
     address: AddressBlock | None = None
+    enrichment: EnrichmentBlock | None = None
     versions: Versions
     timings_ms: dict[str, float] = Field(default_factory=dict)
     source: SourcePosition | None = None
@@ -228,6 +257,7 @@ AuditAction = Literal[
     "classified",
     "sent_to_llm",
     "degraded",
+    "merchant_enriched",
     "sent_to_review",
     "emitted",
     "replayed",

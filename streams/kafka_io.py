@@ -35,6 +35,7 @@ def pipeline_topics(settings: Settings) -> list[str]:
         settings.topic_audit,
         settings.topic_dlq,
         settings.topic_llm,
+        settings.topic_merchant,
     ]
 
 
