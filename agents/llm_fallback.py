@@ -16,8 +16,9 @@ import structlog
 from faust import StreamT
 from faust.types import EventT
 
-from agents.emit import Delivery, emit_dead_letter, emit_result
+from agents.emit import Delivery, emit_dead_letter, emit_result, send_event
 from domain.classify import Classification
+from domain.merchant import needs_merchant_data
 from domain.pipeline import Enrichment, Rejection, build_result, classification_block
 from schemas.events import SourcePosition
 from streams import metrics
@@ -37,11 +38,14 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     try:
         enrichment = Enrichment.from_json(event.value)
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
-        rules_result = Classification(**enrichment.classification.model_dump())
+        # decision_id is a result field (set by reviewers), not part of a rules classification.
+        rules_result = Classification(**enrichment.classification.model_dump(exclude={"decision_id"}))
         started = time.perf_counter()
         classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         enrichment = enrichment.with_classification(classification_block(classification), "llm", elapsed_ms)
+        if ctx.merchant is not None and needs_merchant_data(enrichment, ctx.merchant_policy):
+            return [await send_event(ctx.topics.merchant, event.key, enrichment.to_json(), [], immediate=True)]
         result = build_result(enrichment, ctx.versions(), ctx.thresholds)
         return await emit_result(ctx, result, sent_to_llm=True, received_at=message.timestamp, immediate=True)
     except Exception as exc:

@@ -7,6 +7,7 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.emit import emit_dead_letter, emit_result, header_value
+from domain.merchant import needs_merchant_data
 from domain.pipeline import Rejection, build_result, decode_record, enrich
 from schemas.events import SourcePosition
 from streams import metrics
@@ -35,6 +36,9 @@ async def handle_raw_event(ctx: WorkerContext, event: EventT) -> None:
         if ctx.llm is not None and enrichment.needs_llm(ctx.thresholds):
             await ctx.topics.llm.send(key=event.key, value=enrichment.to_json())
             metrics.RECORDS_OUT.labels(topic=ctx.topics.llm.get_topic_name()).inc()
+        elif ctx.merchant is not None and needs_merchant_data(enrichment, ctx.merchant_policy):
+            await ctx.topics.merchant.send(key=event.key, value=enrichment.to_json())
+            metrics.RECORDS_OUT.labels(topic=ctx.topics.merchant.get_topic_name()).inc()
         else:
             result = build_result(enrichment, ctx.versions(), ctx.thresholds)
             await emit_result(ctx, result, sent_to_llm=False, received_at=message.timestamp)

@@ -18,14 +18,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from domain.address import ParsedAddress, parse_address
 from domain.classify import RULES_VERSION, Classification, classify_payee
 from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from schemas.events import (
+    AddressBlock,
     AuditEvent,
     ClassificationBlock,
     DeadLetter,
     EnrichedPayee,
+    EnrichmentBlock,
     MatchBlock,
     MatchCandidate,
     MatchEvidence,
@@ -89,6 +92,8 @@ class Enrichment:
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: SourcePosition | None = None
     replay_run_id: str | None = None
+    address: AddressBlock | None = None
+    merchant: EnrichmentBlock | None = None
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -97,6 +102,10 @@ class Enrichment:
         return dataclasses.replace(
             self, classification=classification, timings_ms={**self.timings_ms, stage: elapsed_ms}
         )
+
+    def with_merchant(self, block: EnrichmentBlock) -> Enrichment:
+        timings = {**self.timings_ms, "merchant": block.elapsed_ms} if block.elapsed_ms is not None else self.timings_ms
+        return dataclasses.replace(self, merchant=block, timings_ms=timings)
 
     def to_json(self) -> bytes:
         """Hand-over format to the LLM agent (internal topic)."""
@@ -110,6 +119,8 @@ class Enrichment:
                 "timings_ms": self.timings_ms,
                 "source": self.source.model_dump() if self.source else None,
                 "replay_run_id": self.replay_run_id,
+                "address": self.address.model_dump() if self.address else None,
+                "merchant": self.merchant.model_dump(mode="json") if self.merchant else None,
             }
         ).encode()
 
@@ -125,6 +136,8 @@ class Enrichment:
             timings_ms=data["timings_ms"],
             source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
             replay_run_id=data["replay_run_id"],
+            address=AddressBlock.model_validate(data["address"]) if data.get("address") else None,
+            merchant=EnrichmentBlock.model_validate(data["merchant"]) if data.get("merchant") else None,
         )
 
 
@@ -157,6 +170,25 @@ def match_block(result: MatchResult) -> MatchBlock:
             )
             for view in result.candidates
         ],
+    )
+
+
+def address_block(parsed: ParsedAddress | None) -> AddressBlock | None:
+    if parsed is None:
+        return None
+    return AddressBlock(
+        status=parsed.status,
+        kind=parsed.kind,
+        line1=parsed.line1,
+        line2=parsed.line2,
+        city=parsed.city,
+        state=parsed.state,
+        zip5=parsed.zip5,
+        zip4=parsed.zip4,
+        country=parsed.country,
+        attention=parsed.attention,
+        one_line=parsed.one_line,
+        missing=list(parsed.missing),
     )
 
 
@@ -195,6 +227,10 @@ def enrich(
         supplier_code=match.supplier_code if matched else None,
     )
     classified_at = time.perf_counter()
+    address = address_block(
+        parse_address(record.address_lines, record.city, record.state, record.postal_code, record.country)
+    )
+    addressed_at = time.perf_counter()
     return Enrichment(
         record=record,
         correlation_id=correlation_id_for(record),
@@ -204,9 +240,11 @@ def enrich(
         timings_ms={
             "match": round((matched_at - started) * 1000, 3),
             "classify": round((classified_at - matched_at) * 1000, 3),
+            "address": round((addressed_at - classified_at) * 1000, 3),
         },
         source=source,
         replay_run_id=replay_run_id,
+        address=address,
     )
 
 
@@ -262,6 +300,8 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         classification=enrichment.classification,
         status="review" if reasons else "enriched",
         review_reasons=reasons,
+        address=enrichment.address,
+        enrichment=enrichment.merchant,
         versions=versions,
         timings_ms=enrichment.timings_ms,
         source=enrichment.source,
@@ -344,6 +384,26 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
             **common,
         )
     )
+    if result.enrichment is not None:
+        merchant = result.enrichment
+        events.append(
+            _audit(
+                action="merchant_enriched",
+                stage="merchant",
+                outcome={
+                    "provider": merchant.provider,
+                    "status": merchant.status,
+                    "reason": merchant.reason,
+                    "mcc": merchant.mcc,
+                    "accepts_cards": merchant.accepts_cards,
+                    "level2": merchant.level2,
+                    "level3": merchant.level3,
+                    "recency": merchant.recency,
+                },
+                timings_ms={"merchant": merchant.elapsed_ms or 0.0},
+                **common,
+            )
+        )
     if result.status == "review":
         events.append(_audit(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}, **common))
     if result.replay_run_id:

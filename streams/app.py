@@ -13,6 +13,8 @@ import structlog
 from domain.classify import LlmClassifier, LlmConfig
 from domain.dead_letter_guard import DeadLetterGuard
 from domain.matching import SupplierIndex
+from domain.merchant import MerchantPolicy
+from domain.merchant_http import HttpMerchantProvider, HttpProviderConfig
 from domain.pipeline import Thresholds, current_versions
 from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
@@ -44,6 +46,8 @@ class WorkerContext:
     dead_letter_guard: DeadLetterGuard
     # Set while consuming is allowed; cleared when the guard trips with action "pause".
     consuming: asyncio.Event = field(default_factory=asyncio.Event)
+    merchant: HttpMerchantProvider | None = None
+    merchant_policy: MerchantPolicy = field(default_factory=MerchantPolicy)
 
     def __post_init__(self) -> None:
         self.consuming.set()
@@ -108,6 +112,26 @@ def llm_config(settings: Settings) -> LlmConfig | None:
     )
 
 
+def merchant_provider_config(settings: Settings) -> HttpProviderConfig | None:
+    """The configured provider's settings; None (no lookups) unless one is named and reachable."""
+    if settings.merchant_provider == "track" and settings.track_base_url:
+        return HttpProviderConfig(
+            name="track",
+            base_url=settings.track_base_url,
+            api_key=settings.track_api_key.get_secret_value(),
+            timeout_s=settings.track_timeout_s,
+            max_retries=settings.track_max_retries,
+            rate_per_s=settings.track_rate_per_s,
+            burst=settings.track_burst,
+            max_concurrency=settings.track_max_concurrency,
+            cache_size=settings.track_cache_size,
+            breaker_failure_threshold=settings.track_breaker_failure_threshold,
+            breaker_reset_s=settings.track_breaker_reset_s,
+            max_batch=settings.track_max_batch,
+        )
+    return None
+
+
 def faust_app(settings: Settings, app_id: str) -> faust.App:
     broker = settings.broker_url
     conf: dict[str, object] = {
@@ -146,7 +170,7 @@ def faust_app(settings: Settings, app_id: str) -> faust.App:
 def create_worker(settings: Settings) -> WorkerContext:
     """The enrichment worker: consumes ``payees.raw`` (and the LLM hand-off topic)."""
     # Imported here: agents register themselves on the app they are given.
-    from agents import llm_fallback, process
+    from agents import llm_fallback, merchant_enrichment, process
     from streams import views
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +191,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     )
     app.service(broker_health)
     config = llm_config(settings)
+    merchant_config = merchant_provider_config(settings)
     ctx = WorkerContext(
         app=app,
         settings=settings,
@@ -180,11 +205,15 @@ def create_worker(settings: Settings) -> WorkerContext:
             max_ratio=settings.dlq_guard_max_ratio,
             min_records=settings.dlq_guard_min_records,
         ),
+        merchant=HttpMerchantProvider(merchant_config) if merchant_config else None,
+        merchant_policy=MerchantPolicy(min_confidence=settings.merchant_min_confidence),
     )
     process.register(ctx)
     if ctx.llm is not None:
         metrics.LLM.client = ctx.llm
         llm_fallback.register(ctx)
+    if ctx.merchant is not None:
+        merchant_enrichment.register(ctx)
     views.register(ctx)
     return ctx
 

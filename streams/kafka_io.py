@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from tqdm import tqdm
 
+from domain.payee_files import ORIGINAL_LINE, iter_payloads, open_payee_rows
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -35,6 +35,7 @@ def pipeline_topics(settings: Settings) -> list[str]:
         settings.topic_audit,
         settings.topic_dlq,
         settings.topic_llm,
+        settings.topic_merchant,
     ]
 
 
@@ -119,32 +120,43 @@ async def publish(
     return sent
 
 
-async def publish_payee_file(settings: Settings, path: Path, topic: str) -> int:
-    """Publish a payee file, keyed by ``source_system:source_record_id``, with a progress bar."""
-    rows = list(jsonl_or_csv_records(path))
-    records = [
-        OutgoingRecord(
-            key=f"{row.get('source_system', '')}:{row.get('source_record_id', '')}".encode(),
-            value=json.dumps(row).encode(),
-        )
-        for row in rows
-    ]
+async def publish_payee_file(
+    settings: Settings,
+    path: Path,
+    topic: str,
+    column_overrides: Sequence[str] = (),
+    sheet: str | None = None,
+    source_system: str | None = None,
+    announce: Callable[[str], None] = lambda _: None,
+    progress: Callable[[int | None, str], tqdm] | None = None,
+) -> int:
+    """Publish a payee file (CSV, XLSX, JSON lines; columns detected), keyed by
+    ``source_system:source_record_id``, reading and sending one row at a time.
+
+    Rows are published as read, not validated here: the worker dead-letters a bad one with its
+    reason, so nothing in the file is dropped silently."""
+    rows = open_payee_rows(path, column_overrides, sheet)
+    announce(rows.describe())
+    system = source_system or _source_system_from(path)
+
+    def records() -> Iterator[OutgoingRecord]:
+        for number, (row, payload) in enumerate(iter_payloads(rows, system), start=1):
+            if isinstance(payload, str):  # an unreadable JSON line goes as it was, to be dead-lettered
+                yield OutgoingRecord(key=f"{system}:row-{number}".encode(), value=str(row[ORIGINAL_LINE]).encode())
+                continue
+            key = f"{payload['source_system']}:{payload['source_record_id']}".encode()
+            yield OutgoingRecord(key=key, value=json.dumps(payload).encode())
+
     await ensure_topics(settings)
     async with kafka_producer(settings) as producer:
-        with tqdm(total=len(records), desc=f"→ {topic}", unit="rec", file=sys.stderr) as bar:
-            return await publish(producer, topic, records, on_sent=bar.update)
+        bar_factory = progress or (lambda total, desc: tqdm(total=total, desc=desc, unit="rec", file=sys.stderr))
+        with bar_factory(rows.table.estimated_rows, f"→ {topic}") as bar:
+            return await publish(producer, topic, records(), on_sent=bar.update)
 
 
-def jsonl_or_csv_records(path: Path) -> Iterator[dict[str, object]]:
-    """Rows of a payee file: JSON lines, or CSV with PayeeRecord column names."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        if path.suffix in (".jsonl", ".ndjson"):
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
-        else:
-            for row in csv.DictReader(handle):
-                yield {key: value for key, value in row.items() if value not in (None, "")}
+def _source_system_from(path: Path) -> str:
+    """``ap-east-2026-11.csv`` → ``ap-east-2026-11``: records keep a stable key across runs."""
+    return path.name.split(".")[0] or "file"
 
 
 async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

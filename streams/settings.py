@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     topic_audit: str = "payees.audit"
     topic_dlq: str = "payees.dlq"
     topic_llm: str = "payees.llm"
+    topic_merchant: str = "payees.merchant"
     topic_suppliers: str = "suppliers"
 
     # Worker
@@ -78,6 +79,25 @@ class Settings(BaseSettings):
     llm_breaker_failure_threshold: int = Field(default=5, ge=1)
     llm_breaker_reset_s: float = Field(default=30.0, gt=0)
 
+    # Merchant-data provider: off unless one is named here and its base URL is set. Only business
+    # payees classified with at least `merchant_min_confidence` are looked up, never individuals.
+    merchant_provider: Literal["track"] | None = None
+    merchant_min_confidence: float = Field(default=0.8, ge=0, le=1)
+    # The merchant agent takes up to `max_batch` hand-offs, or what came within this wait.
+    merchant_batch_wait_s: float = Field(default=0.5, gt=0)
+    # Per provider: Track Search-like (domain/merchant_http.py's contract).
+    track_base_url: str | None = None
+    track_api_key: SecretStr = SecretStr("")
+    track_timeout_s: float = Field(default=5.0, gt=0)
+    track_max_retries: int = Field(default=2, ge=0)
+    track_rate_per_s: float = Field(default=5.0, gt=0)
+    track_burst: int = Field(default=10, ge=1)
+    track_max_concurrency: int = Field(default=4, ge=1)
+    track_cache_size: int = Field(default=50_000, ge=0)
+    track_breaker_failure_threshold: int = Field(default=5, ge=1)
+    track_breaker_reset_s: float = Field(default=30.0, gt=0)
+    track_max_batch: int = Field(default=50, ge=1)
+
     # PostgreSQL sink
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     # Tables live in this schema (created by `payee-stream db migrate`); tests use one per test.
@@ -96,6 +116,8 @@ class Settings(BaseSettings):
         """These settings as environment variables, to hand to a child process."""
         env = {}
         for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             if value is not None:
                 # Complex values are read back as JSON.
                 env[f"PAYEE_STREAM_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)

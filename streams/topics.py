@@ -19,6 +19,7 @@ class Topics:
     audit: TopicT
     dlq: TopicT
     llm: TopicT
+    merchant: TopicT
 
 
 def bytes_topic(app: faust.App, name: str, partitions: int, **options: object) -> TopicT:
@@ -42,4 +43,5 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         audit=bytes_topic(app, settings.topic_audit, parts),
         dlq=bytes_topic(app, settings.topic_dlq, parts),
         llm=bytes_topic(app, settings.topic_llm, parts),
+        merchant=bytes_topic(app, settings.topic_merchant, parts),
     )

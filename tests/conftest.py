@@ -47,6 +47,7 @@ def settings(broker: EmbeddedTansu, tmp_path: Path) -> Settings:
         topic_audit=f"{prefix}.payees.audit",
         topic_dlq=f"{prefix}.payees.dlq",
         topic_llm=f"{prefix}.payees.llm",
+        topic_merchant=f"{prefix}.payees.merchant",
         topic_suppliers=f"{prefix}.suppliers",
         log_level="WARNING",
     )

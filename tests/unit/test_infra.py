@@ -563,7 +563,7 @@ def test_compose_payee_services_are_wired(yaml: Any) -> None:
     assert "--partitions 12 --replication-factor 3" in init and "min.insync.replicas=2" in init
     settings = Settings()
     for topic in (settings.topic_raw, settings.topic_enriched, settings.topic_review, settings.topic_audit,
-                  settings.topic_dlq, settings.topic_llm):  # fmt: skip
+                  settings.topic_dlq, settings.topic_llm, settings.topic_merchant):  # fmt: skip
         assert topic in init
     assert f"--topic {settings.topic_suppliers} --config cleanup.policy=compact" in init
 
