@@ -48,6 +48,7 @@ def settings(broker: EmbeddedTansu, tmp_path: Path) -> Settings:
         topic_dlq=f"{prefix}.payees.dlq",
         topic_llm=f"{prefix}.payees.llm",
         topic_suppliers=f"{prefix}.suppliers",
+        topic_decisions=f"{prefix}.payees.decisions",
         log_level="WARNING",
     )
 
