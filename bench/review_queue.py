@@ -66,7 +66,7 @@ async def load(settings: Settings, items: int) -> None:
         columns = [*ReviewItemRow._fields, "queued_at"]
         records = [(*r[:7], r[7].strip("[]").replace('"', "").split(",") if r[7] != "[]" else [], *r[8:]) for r in rows]
         await conn.copy_records_to_table("review_items", records=records, columns=columns)
-        await conn.execute("ANALYZE review_items")
+        await conn.execute("VACUUM ANALYZE review_items")
         await auth.add_reviewer(conn, "bench", "Bench", "read_only", None, with_token=False)
     finally:
         await conn.close()

@@ -30,6 +30,8 @@ CREATE INDEX review_items_queue_idx ON review_items (priority DESC, queued_at, r
     WHERE status = 'open';
 -- Oldest open item (metrics, the age filter) and "same normalised payee" resolution.
 CREATE INDEX review_items_open_age_idx ON review_items (queued_at) WHERE status = 'open';
+-- The queue's counts: one index-only scan of the open items' (source, reasons, age).
+CREATE INDEX review_items_facets_idx ON review_items (source_system, reasons, queued_at) WHERE status = 'open';
 CREATE INDEX review_items_name_idx ON review_items (normalized_name) WHERE status = 'open';
 
 -- Every decision ever taken, with who, when and why. The one in force per key is also on the

@@ -97,25 +97,34 @@ async def queue_page(conn: asyncpg.Connection, filters: QueueFilter, page_size: 
         """,
         *params,
     )
-    matching = await conn.fetchval(f"SELECT count(*) FROM review_items WHERE {where}", *params)
-    facets = await conn.fetch(
-        """
-        SELECT 'reason' AS facet, reason AS value, count(*) AS n
-        FROM review_items, unnest(reasons) AS reason WHERE status = 'open' GROUP BY reason
-        UNION ALL
-        SELECT 'source', source_system, count(*) FROM review_items WHERE status = 'open' GROUP BY source_system
-        UNION ALL
-        SELECT 'total', NULL, count(*) FROM review_items WHERE status = 'open'
-        ORDER BY 1, 3 DESC, 2
-        """
+    # One scan of the open items' (source, reasons) groups gives every count the page shows;
+    # only an age filter needs a count of its own.
+    groups = await conn.fetch(
+        "SELECT source_system, reasons, count(*) AS n, min(queued_at) AS oldest FROM review_items "
+        "WHERE status = 'open' GROUP BY source_system, reasons"
     )
-    oldest = await conn.fetchval("SELECT min(queued_at) FROM review_items WHERE status = 'open'")
+    by_reason: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    for group in groups:
+        by_source[group["source_system"]] = by_source.get(group["source_system"], 0) + group["n"]
+        for reason in group["reasons"]:
+            by_reason[reason] = by_reason.get(reason, 0) + group["n"]
+    if filters.age in AGE_FILTERS:
+        matching = await conn.fetchval(f"SELECT count(*) FROM review_items WHERE {where}", *params)
+    else:
+        matching = sum(
+            group["n"]
+            for group in groups
+            if (not filters.reason or filters.reason in group["reasons"])
+            and (not filters.source or group["source_system"] == filters.source)
+        )
+    oldest = min((group["oldest"] for group in groups), default=None)
     return QueuePage(
         items=[dict(row) for row in rows],
         matching=matching,
-        total_open=next((row["n"] for row in facets if row["facet"] == "total"), 0),
-        by_reason=[(row["value"], row["n"]) for row in facets if row["facet"] == "reason"],
-        by_source=[(row["value"], row["n"]) for row in facets if row["facet"] == "source"],
+        total_open=sum(by_source.values()),
+        by_reason=sorted(by_reason.items(), key=lambda pair: (-pair[1], pair[0])),
+        by_source=sorted(by_source.items(), key=lambda pair: (-pair[1], pair[0])),
         oldest_queued_at=oldest,
         page=max(1, filters.page),
         page_size=page_size,

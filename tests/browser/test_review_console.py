@@ -50,6 +50,20 @@ def wait_for_rows(settings, sql: str, count: int, timeout_s: float = 60) -> list
     raise TimeoutError(f"fewer than {count} rows: {sql}")
 
 
+def wait_in_force(settings, decision_id: str, timeout_s: float = 10) -> float:
+    """Poll the worker until it applies the decision; returns the (wall-clock) time it did."""
+    import urllib.request
+
+    url = f"http://{settings.web_host}:{settings.web_port}/decisions/{decision_id}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            if json.loads(response.read())["in_force"]:
+                return time.time()
+        time.sleep(0.02)
+    raise TimeoutError("decision not in force on the worker")
+
+
 @pytest.fixture
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
@@ -114,9 +128,13 @@ def test_a_reviewer_confirms_a_candidate_and_the_next_record_is_matched_by_the_d
         browser.find_element(By.TAG_NAME, "body").click()
         browser.find_element(By.TAG_NAME, "body").send_keys("1")  # confirm candidate 1
         assert "Decision saved" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+        [decision] = asyncio.run(_fetch(settings, "SELECT * FROM review_decisions"))
+        # From the decision's time (taken before it is stored and published) to the worker applying it.
+        propagation_s = wait_in_force(worker.settings, str(decision["decision_id"])) - decision["decided_at"].timestamp()
+        print(f"decision in force on the worker {propagation_s:.3f} s after it was taken")
+        assert propagation_s < 2.0
         browser.save_screenshot(str(shots / "4-after-decision.png"))
 
-        [decision] = asyncio.run(_fetch(settings, "SELECT * FROM review_decisions"))
         assert (decision["reviewer"], decision["outcome"], decision["supplier_id"]) == ("ana", "alias", chosen)
         assert decision["note"] == "post 22 is the one we pay" and decision["items_resolved"] == 1
         items = {row["record_key"]: row for row in asyncio.run(_fetch(settings, "SELECT * FROM review_items"))}
