@@ -243,6 +243,7 @@ def _candidates(result: dict[str, Any], directory: dict[str, dict[str, Any]]) ->
         candidate.setdefault("city", known.get("city"))
         candidate.setdefault("state", known.get("state"))
         candidate["category"] = known.get("category")
+        candidate["alt_name"] = known.get("alt_name")  # tells namesakes apart (a chapter, a DBA)
         candidate["in_directory"] = bool(known)
     return listed
 

@@ -134,6 +134,12 @@ def test_a_reviewer_confirms_a_candidate_and_the_next_record_is_matched_by_the_d
         print(f"decision in force on the worker {propagation_s:.3f} s after it was taken")
         assert propagation_s < 2.0
         browser.save_screenshot(str(shots / "4-after-decision.png"))
+        # The next item is open; a reviewer searches the supplier directory ("s" focuses the box).
+        browser.find_element(By.TAG_NAME, "body").send_keys("s")
+        browser.switch_to.active_element.send_keys("knights columbus\n")
+        found = browser.find_elements(By.CSS_SELECTOR, "button[value^='choose:']")
+        assert len(found) >= 2
+        browser.save_screenshot(str(shots / "4b-supplier-search.png"))
 
         assert (decision["reviewer"], decision["outcome"], decision["supplier_id"]) == ("ana", "alias", chosen)
         assert decision["note"] == "post 22 is the one we pay" and decision["items_resolved"] == 1

@@ -27,10 +27,6 @@
       if (selected) { window.location.href = selected.dataset.href; event.preventDefault(); }
       return;
     }
-    if (event.key === "?") {
-      document.querySelector("footer .keys").classList.toggle("shown");
-      return;
-    }
     const focus = document.querySelector('[data-focus-key="' + CSS.escape(event.key) + '"]');
     if (focus) { focus.focus(); event.preventDefault(); return; }
     const target = document.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
