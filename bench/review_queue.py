@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -52,7 +54,7 @@ async def load(settings: Settings, items: int) -> None:
     rows: list[tuple] = []
     for i in range(items):
         template = templates[i % len(templates)]
-        amount = None if rng.random() < 0.1 else round(rng.lognormvariate(6, 2), 2)
+        amount = None if rng.random() < 0.1 else Decimal(str(round(rng.lognormvariate(6, 2), 2)))
         event = template.model_copy(update={
             "record_key": f"{template.input.source_system}:bench-{i}",
             "event_id": str(uuid.uuid4()),
@@ -64,7 +66,8 @@ async def load(settings: Settings, items: int) -> None:
     conn = await connect(settings)
     try:
         columns = [*ReviewItemRow._fields, "queued_at"]
-        records = [(*r[:7], r[7].strip("[]").replace('"', "").split(",") if r[7] != "[]" else [], *r[8:]) for r in rows]
+        reasons_at = ReviewItemRow._fields.index("reasons")  # JSON in the row, an array in COPY
+        records = [(*r[:reasons_at], json.loads(r[reasons_at]), *r[reasons_at + 1 :]) for r in rows]
         await conn.copy_records_to_table("review_items", records=records, columns=columns)
         await conn.execute("VACUUM ANALYZE review_items")
         await auth.add_reviewer(conn, "bench", "Bench", "read_only", None, with_token=False)

@@ -42,6 +42,7 @@ from streams.review.sink_rows import (
     review_item_row,
     supplier_row,
 )
+from streams.review.store import resolve_arrivals
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -134,7 +135,11 @@ class ConsoleTopics:
 
 def settled_row(event: EnrichedPayee) -> SettledRow:
     decision_id = event.match.decision_id or event.classification.decision_id
-    return SettledRow(event.record_key, _aware(event.processed_at), _uuid(decision_id) if decision_id else None)
+    try:
+        decision = uuid.UUID(decision_id) if decision_id else None
+    except ValueError:  # the result is stored all the same; only the link is lost
+        decision = None
+    return SettledRow(event.record_key, _aware(event.processed_at), decision)
 
 
 class UnstorableEvent(ValueError):
@@ -379,6 +384,9 @@ class SinkWriter:
                     await conn.execute(
                         UPSERT_REVIEW_ITEMS_SQL, *_columns(batch.review_items, len(ReviewItemRow._fields))
                     )
+                )
+                written["review_items_settled_on_arrival"] = await resolve_arrivals(
+                    conn, [row.normalized_name for row in batch.review_items]
                 )
             if batch.settled:
                 written["review_items_settled"] = _row_count(

@@ -59,6 +59,10 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(candidate, _unb64(digest))
 
 
+# Checked against when the username is unknown, so that timing does not tell names apart.
+_DUMMY_HASH = hash_password("not-a-password", salt=b"\0" * 16)
+
+
 def secret_digest(secret: str) -> str:
     """Digest of a high-entropy secret (API token, session id): no salt or stretching needed."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -104,7 +108,8 @@ async def add_reviewer(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if password is not None and len(password) < MIN_PASSWORD_CHARS:
         raise ValueError(f"passwords have at least {MIN_PASSWORD_CHARS} characters")
-    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password) if password else None
+    loop = asyncio.get_running_loop()
+    password_hash = await loop.run_in_executor(None, hash_password, password) if password else None
     token = new_secret() if with_token else None
     await conn.execute(
         """
@@ -134,7 +139,6 @@ async def sign_in(conn: asyncpg.Connection, username: str, password: str, ttl_s:
         "SELECT username, display_name, role, password_hash FROM reviewers WHERE username = $1 AND NOT disabled",
         username,
     )
-    # Without a row the check still runs (on a dummy hash), so timing does not tell names apart.
     stored = row["password_hash"] if row else _DUMMY_HASH
     valid = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
     if not (row and valid):
@@ -148,9 +152,6 @@ async def sign_in(conn: asyncpg.Connection, username: str, password: str, ttl_s:
         datetime.now(UTC) + timedelta(seconds=ttl_s),
     )
     return cookie, Session(_reviewer(row), csrf)
-
-
-_DUMMY_HASH = hash_password("not-a-password", salt=b"\0" * 16)
 
 
 async def session_for_cookie(conn: asyncpg.Connection, cookie: str) -> Session | None:

@@ -245,40 +245,58 @@ class DecisionError(ValueError):
     """The action cannot become a decision (unknown item, unknown supplier, bad input)."""
 
 
-async def _resolve_settled(
-    conn: asyncpg.Connection, decision: ReviewDecision, reviewer: str
+RESOLVE_ITEMS_SQL = """
+UPDATE review_items AS item
+SET status = 'resolved', resolution = 'decision', decision_id = r.decision_id, resolved_by = r.reviewer,
+    resolved_at = now()
+FROM unnest($1::text[], $2::uuid[], $3::text[]) AS r(record_key, decision_id, reviewer)
+WHERE item.record_key = r.record_key AND item.status = 'open'
+"""
+
+
+async def _resolve_settled_items(
+    conn: asyncpg.Connection, names: list[str], new_decision: ReviewDecision | None = None
 ) -> list[str]:
-    """Resolve the open items with the decision's payee, in its scope, that the decisions in
-    force now settle."""
-    table = await decisions_in_force(conn, decision.normalized_name)
-    rows = await conn.fetch(
+    """Resolve the open items with these payee names that the decisions in force settle;
+    returns their record keys. With ``new_decision``, only items in its scope, resolved with it
+    (so that undoing it reopens them); otherwise each with the decision that answered its match
+    (else its entity type)."""
+    source = new_decision.source_system if new_decision else None
+    place = new_decision.place if new_decision else None
+    decisions = await conn.fetch(
+        "SELECT message FROM review_decisions WHERE normalized_name = ANY($1::text[]) AND state = 'in_force'",
+        names,
+    )
+    if not decisions:
+        return []
+    table = DecisionTable(_decision_from_message(row["message"]) for row in decisions)
+    items = await conn.fetch(
         """
-        SELECT record_key, source_system, place, reasons FROM review_items
-        WHERE status = 'open' AND normalized_name = $1
+        SELECT record_key, normalized_name, source_system, place, reasons FROM review_items
+        WHERE status = 'open' AND normalized_name = ANY($1::text[])
           AND ($2::text IS NULL OR source_system = $2) AND ($3::text IS NULL OR place IS NOT DISTINCT FROM $3)
         FOR UPDATE
         """,
-        decision.normalized_name,
-        decision.source_system,
-        decision.place,
+        names,
+        source,
+        place,
     )
-    settled = [
-        row["record_key"]
-        for row in rows
-        if settles(row["reasons"], table.find(decision.normalized_name, row["source_system"], row["place"]))
-    ]
+    settled: list[tuple[str, uuid.UUID, str]] = []
+    for item in items:
+        decided = table.find(item["normalized_name"], item["source_system"], item["place"])
+        if settles(item["reasons"], decided):
+            answer = new_decision or decided.match or decided.entity
+            assert answer is not None  # settles() needs a decision for every reason
+            settled.append((item["record_key"], uuid.UUID(answer.decision_id), answer.reviewer))
     if settled:
-        await conn.execute(
-            """
-            UPDATE review_items
-            SET status = 'resolved', resolution = 'decision', decision_id = $2, resolved_by = $3, resolved_at = now()
-            WHERE record_key = ANY($1::text[])
-            """,
-            settled,
-            uuid.UUID(decision.decision_id),
-            reviewer,
-        )
-    return settled
+        await conn.execute(RESOLVE_ITEMS_SQL, *map(list, zip(*settled, strict=True)))
+    return [key for key, _, _ in settled]
+
+
+async def resolve_arrivals(conn: asyncpg.Connection, names: list[str]) -> int:
+    """For the sink: items that arrive already settled (their record was processed before the
+    decision reached the workers) are resolved on arrival."""
+    return len(await _resolve_settled_items(conn, sorted(set(names))))
 
 
 async def record_decision(
@@ -366,7 +384,7 @@ async def record_decision(
             record_key,
             decision.model_dump_json(),
         )
-        resolved = await _resolve_settled(conn, decision, reviewer)
+        resolved = await _resolve_settled_items(conn, [decision.normalized_name], decision)
         await conn.execute(
             "UPDATE review_decisions SET items_resolved = $2 WHERE decision_id = $1",
             uuid.UUID(decision.decision_id),
