@@ -314,6 +314,25 @@ async def record_decision(
 ) -> DecisionOutcome:
     """Store a reviewer's decision, publish it (acknowledged by the broker) and resolve the open
     items it settles, all or nothing: a failed publish rolls the transaction back."""
+    try:
+        return await _record_decision(conn, publish, record_key, outcome, scope, reviewer, supplier_id,
+                                      entity_type, subtype, note)
+    except asyncpg.UniqueViolationError:  # two reviewers decided the same payee at the same moment
+        raise DecisionError("another decision on this payee was just taken; reload and try again") from None
+
+
+async def _record_decision(
+    conn: asyncpg.Connection,
+    publish: Publish,
+    record_key: str,
+    outcome: str,
+    scope: str,
+    reviewer: str,
+    supplier_id: str | None,
+    entity_type: str | None,
+    subtype: str | None,
+    note: str | None,
+) -> DecisionOutcome:
     async with conn.transaction():
         item = await conn.fetchrow(
             "SELECT normalized_name, source_system, place FROM review_items WHERE record_key = $1", record_key
