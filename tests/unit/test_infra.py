@@ -319,7 +319,20 @@ def test_promtool_accepts_rules_and_config() -> None:
 # alerts fire (the expressions and `for`), not their wording.
 LABELS = {"service": "payee-stream"}
 W = f'job="{WORKER_JOB}"'
+REVIEW = 'job="payee-stream-review"'
 PROMTOOL_CASES: list[dict[str, Any]] = [
+    {  # oldest review item ages one minute per minute from 1 h; the threshold is 90 minutes
+        "interval": "1m",
+        "input_series": [
+            {"series": f'payee_stream_review_oldest_item_age_seconds{{{REVIEW},instance="r1"}}', "values": "3600+60x60"},
+            {"series": f'payee_stream_review_max_age_seconds{{{REVIEW},instance="r1"}}', "values": "5400x60"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "40m", "alertname": "PayeeStreamReviewBacklogStale", "exp_alerts": []},
+            {"eval_time": "50m", "alertname": "PayeeStreamReviewBacklogStale",
+             "exp_alerts": [{"exp_labels": {**LABELS, "severity": "warning", "job": "payee-stream-review"}}]},
+        ],
+    },
     {  # lag of 500 more records every minute: fires once above 5000 and growing for 10 minutes
         "interval": "1m",
         "input_series": [
