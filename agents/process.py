@@ -31,7 +31,9 @@ async def handle_raw_event(ctx: WorkerContext, event: EventT) -> None:
             await emit_dead_letter(ctx, decoded, event.key, event.value, source, replay_run_id)
             ctx.count_outcome(dead_lettered=True)
             return
-        enrichment = enrich(decoded, ctx.index, source=source, replay_run_id=replay_run_id)
+        enrichment = enrich(
+            decoded, ctx.index, source=source, replay_run_id=replay_run_id, decisions=ctx.decisions.table
+        )
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
         if ctx.llm is not None and enrichment.needs_llm(ctx.thresholds):
             await ctx.topics.llm.send(key=event.key, value=enrichment.to_json())
@@ -57,6 +59,7 @@ def register(ctx: WorkerContext) -> None:
     @ctx.app.agent(ctx.topics.raw, name="payees-process")
     async def process_payees(stream: StreamT) -> None:
         await ctx.index_service.wait_ready()
+        await ctx.decisions.wait_ready()
         async for event in stream.events():
             await ctx.consuming.wait()  # held while the poison-flood guard is tripped
             await handle_raw_event(ctx, event)

@@ -20,8 +20,16 @@ from pydantic import ValidationError
 
 from domain.address import ParsedAddress, parse_address
 from domain.classify import RULES_VERSION, Classification, classify_payee
+from domain.decisions import (
+    NO_DECISIONS,
+    DecisionLookup,
+    apply_entity_decision,
+    apply_match_decision,
+    decision_place,
+)
 from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
+from domain.suppliers import Supplier
 from schemas.events import (
     AddressBlock,
     AuditEvent,
@@ -204,28 +212,44 @@ def classification_block(result: Classification) -> ClassificationBlock:
     )
 
 
+def _matched_supplier_category(
+    decided: MatchBlock, matched: MatchResult, alias: Supplier | None
+) -> tuple[str | None, str | None]:
+    """Category and code of the supplier the payee is, if it is one (the reviewer's alias first)."""
+    if decided.decision != "matched":
+        return None, None
+    if alias is not None and decided.reason == "reviewer_alias":
+        return alias.category or None, alias.code or None
+    return matched.supplier_category, matched.supplier_code
+
+
 def enrich(
     record: PayeeRecord,
     index: SupplierIndex,
     source: SourcePosition | None = None,
     replay_run_id: str | None = None,
     default_places: DefaultPlaces = DefaultPlaces(),
+    decisions: DecisionLookup | None = None,
 ) -> Enrichment:
-    """Match step then classify step (rules; the supplier's category when matched)."""
+    """Match step then classify step (rules; the supplier's category when matched). Reviewers'
+    decisions in ``decisions`` that apply to the payee override the matcher and the rules."""
     started = time.perf_counter()
     normalized = normalize_name(record.payee_name)
     default_state, default_country = default_places.for_source(record.source_system)
+    decided = (
+        decisions.find(normalized.key, record.source_system, decision_place(record.state))
+        if decisions is not None
+        else NO_DECISIONS
+    )
     match = index.match(
         record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
         country=record.country, default_state=default_state, default_country=default_country,
     )
+    alias = index.get(decided.match.supplier_id) if decided.match and decided.match.supplier_id else None
+    decided_match = apply_match_decision(match_block(match), decided.match, alias)
     matched_at = time.perf_counter()
-    matched = match.decision == "matched"
-    classification = classify_payee(
-        record.payee_name,
-        supplier_category=match.supplier_category if matched else None,
-        supplier_code=match.supplier_code if matched else None,
-    )
+    category, code = _matched_supplier_category(decided_match, match, alias)
+    classification = classify_payee(record.payee_name, supplier_category=category, supplier_code=code)
     classified_at = time.perf_counter()
     address = address_block(
         parse_address(record.address_lines, record.city, record.state, record.postal_code, record.country)
@@ -235,8 +259,8 @@ def enrich(
         record=record,
         correlation_id=correlation_id_for(record),
         normalized_name=normalized.key,
-        match=match_block(match),
-        classification=classification_block(classification),
+        match=decided_match,
+        classification=apply_entity_decision(classification_block(classification), decided.entity),
         timings_ms={
             "match": round((matched_at - started) * 1000, 3),
             "classify": round((classified_at - matched_at) * 1000, 3),
@@ -360,6 +384,8 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
                 "score": match.score,
                 "runner_up_id": match.runner_up.supplier_id if match.runner_up else None,
                 "reason": match.reason,
+                "method": match.method,
+                "decision_id": match.decision_id,
             },
             timings_ms={"match": result.timings_ms.get("match", 0.0)},
             **common,
@@ -379,6 +405,7 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
                 "sic_code": classification.sic_code,
                 "confidence": classification.confidence,
                 "method": classification.method,
+                "decision_id": classification.decision_id,
             },
             timings_ms={k: v for k, v in result.timings_ms.items() if k in ("classify", "llm")},
             **common,

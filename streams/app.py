@@ -19,6 +19,7 @@ from domain.pipeline import Thresholds, current_versions
 from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
 from streams.broker_health import BrokerHealth
+from streams.decisions_table import DecisionTableService
 from streams.kafka_io import bootstrap_servers
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
@@ -44,6 +45,7 @@ class WorkerContext:
     llm: LlmClassifier | None
     thresholds: Thresholds
     dead_letter_guard: DeadLetterGuard
+    decisions: DecisionTableService
     # Set while consuming is allowed; cleared when the guard trips with action "pause".
     consuming: asyncio.Event = field(default_factory=asyncio.Event)
     merchant: HttpMerchantProvider | None = None
@@ -63,6 +65,7 @@ class WorkerContext:
     def ready(self) -> bool:
         return (
             self.index_service.ready
+            and self.decisions.ready
             and self.broker_health.reachable
             and not self.app.rebalancing
             and self.consuming.is_set()
@@ -190,6 +193,10 @@ def create_worker(settings: Settings) -> WorkerContext:
         timeout_s=settings.broker_check_timeout_s,
     )
     app.service(broker_health)
+    decisions = DecisionTableService(
+        bootstrap_servers=bootstrap_servers(settings), topic=settings.topic_decisions
+    )
+    app.service(decisions)
     config = llm_config(settings)
     merchant_config = merchant_provider_config(settings)
     ctx = WorkerContext(
@@ -207,6 +214,7 @@ def create_worker(settings: Settings) -> WorkerContext:
         ),
         merchant=HttpMerchantProvider(merchant_config) if merchant_config else None,
         merchant_policy=MerchantPolicy(min_confidence=settings.merchant_min_confidence),
+        decisions=decisions,
     )
     process.register(ctx)
     if ctx.llm is not None:

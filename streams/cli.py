@@ -13,6 +13,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from streams.db_cli import register_commands, register_supplier_sync
+from streams.review.cli import register_commands as register_review_commands
 from streams.settings import Settings, get_settings
 
 # Off a terminal (a log file, CI) the bar is a plain line at most this often, not a redraw per row.
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--run-id", help="default: a new UUID")
     replay.set_defaults(handler=cmd_replay)
     register_commands(commands)
+    register_review_commands(commands)
     return parser
 
 

@@ -40,7 +40,7 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create the pipeline topics and the compacted suppliers topic if they do not exist."""
+    """Create the pipeline topics and the compacted suppliers and decisions topics if missing."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
     await admin.start()
     try:
@@ -49,14 +49,15 @@ async def ensure_topics(settings: Settings) -> None:
             NewTopic(name, settings.partitions, settings.replication_factor)
             for name in pipeline_topics(settings)
         ]
-        wanted.append(
+        wanted += [
             NewTopic(
-                settings.topic_suppliers,
+                compacted,
                 settings.partitions,
                 settings.replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-        )
+            for compacted in (settings.topic_suppliers, settings.topic_decisions)
+        ]
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             try:
@@ -168,6 +169,15 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[To
             return [TopicPartition(topic, p) for p in sorted(numbers)]
         log.info("waiting_for_topic", topic=topic)
         await asyncio.sleep(0.5)
+
+
+async def caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    """True once every partition's position has reached the high-water mark of its last fetch."""
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
 
 
 @asynccontextmanager

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     topic_llm: str = "payees.llm"
     topic_merchant: str = "payees.merchant"
     topic_suppliers: str = "suppliers"
+    # Reviewers' decisions, compacted, keyed by normalised payee name and scope (schemas/decisions.py).
+    topic_decisions: str = "payees.decisions"
 
     # Worker
     data_dir: Path = Path(".payee-stream")
@@ -107,6 +109,19 @@ class Settings(BaseSettings):
     # Failed writes are retried with exponential backoff and jitter between these bounds.
     sink_retry_initial_s: float = Field(default=0.2, gt=0)
     sink_retry_max_s: float = Field(default=10.0, gt=0)
+
+    # Review console (`payee-stream review`)
+    review_host: str = "127.0.0.1"
+    review_port: int = 6068
+    # Priority = payment amount x uncertainty; a review item without an amount counts as this much.
+    review_default_amount: float = Field(default=1000.0, ge=0)
+    review_page_size: int = Field(default=50, ge=1, le=500)
+    review_session_ttl_s: float = Field(default=8 * 3600, gt=0)
+    # Set on HTTPS deployments so that the session cookie is never sent in clear.
+    review_cookie_secure: bool = False
+    # The PayeeStreamReviewBacklogStale alert fires when the oldest open item is older than this.
+    review_max_age_s: float = Field(default=2 * 86400, gt=0)
+    review_metrics_interval_s: float = Field(default=15.0, gt=0)
 
     @property
     def on_tansu(self) -> bool:

@@ -24,7 +24,7 @@ from mode import Service
 
 from domain.matching import SupplierIndex, freeze_built_index, snapshot
 from domain.suppliers import supplier_from_dict
-from streams.kafka_io import wait_for_partitions
+from streams.kafka_io import caught_up, wait_for_partitions
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +153,7 @@ class SupplierIndexService(Service):
                     self.index, self._offsets, self._dirty = self._index_factory(), {}, True
                     await consumer.seek_to_beginning(*partitions)
                     continue
-                if not self.ready and await self._is_caught_up(consumer, partitions):
+                if not self.ready and await caught_up(consumer, partitions):
                     await self._mark_ready()
                     last_snapshot = time.monotonic()
                 elif self._dirty and time.monotonic() - last_snapshot > self._snapshot_interval_s:
@@ -170,14 +170,6 @@ class SupplierIndexService(Service):
             if highwater is not None and self._offsets.get(tp.partition, 0) > highwater:
                 return True
         return False
-
-    @staticmethod
-    async def _is_caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
-        for tp in partitions:
-            highwater = consumer.highwater(tp)
-            if highwater is None or await consumer.position(tp) < highwater:
-                return False
-        return True
 
     async def _mark_ready(self) -> None:
         self.ready_after_s = time.monotonic() - self._started_at

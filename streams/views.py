@@ -69,6 +69,8 @@ def register(ctx: WorkerContext) -> None:
             body = {
                 "ready": ctx.ready,
                 "supplier_index_ready": ctx.index_service.ready,
+                "decisions_ready": ctx.decisions.ready,
+                "decisions": len(ctx.decisions.table),
                 "broker_reachable": ctx.broker_health.reachable,
                 "broker_error": ctx.broker_health.error,
                 "suppliers": len(ctx.index),
@@ -77,6 +79,13 @@ def register(ctx: WorkerContext) -> None:
                 "dead_letter_guard_tripped": ctx.dead_letter_guard.tripped,
             }
             return self.json(body, status=200 if ctx.ready else 503)
+
+    @app.page("/decisions/{decision_id}")
+    class DecisionInForce(View):
+        """Whether this worker applies a reviewer's decision (bench/decision_propagation.py)."""
+
+        async def get(self, request: Request, decision_id: str) -> Response:
+            return self.json({"decision_id": decision_id, "in_force": decision_id in ctx.decisions.table})
 
     @app.page("/dead-letter-guard/resume")
     class ResumeAfterGuard(View):

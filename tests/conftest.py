@@ -49,6 +49,7 @@ def settings(broker: EmbeddedTansu, tmp_path: Path) -> Settings:
         topic_llm=f"{prefix}.payees.llm",
         topic_merchant=f"{prefix}.payees.merchant",
         topic_suppliers=f"{prefix}.suppliers",
+        topic_decisions=f"{prefix}.payees.decisions",
         log_level="WARNING",
     )
 

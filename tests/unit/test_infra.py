@@ -319,7 +319,20 @@ def test_promtool_accepts_rules_and_config() -> None:
 # alerts fire (the expressions and `for`), not their wording.
 LABELS = {"service": "payee-stream"}
 W = f'job="{WORKER_JOB}"'
+REVIEW = 'job="payee-stream-review"'
 PROMTOOL_CASES: list[dict[str, Any]] = [
+    {  # oldest review item ages one minute per minute from 1 h; the threshold is 90 minutes
+        "interval": "1m",
+        "input_series": [
+            {"series": f'payee_stream_review_oldest_item_age_seconds{{{REVIEW},instance="r1"}}', "values": "3600+60x60"},
+            {"series": f'payee_stream_review_max_age_seconds{{{REVIEW},instance="r1"}}', "values": "5400x60"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "40m", "alertname": "PayeeStreamReviewBacklogStale", "exp_alerts": []},
+            {"eval_time": "50m", "alertname": "PayeeStreamReviewBacklogStale",
+             "exp_alerts": [{"exp_labels": {**LABELS, "severity": "warning", "job": "payee-stream-review"}}]},
+        ],
+    },
     {  # lag of 500 more records every minute: fires once above 5000 and growing for 10 minutes
         "interval": "1m",
         "input_series": [
@@ -584,7 +597,7 @@ def test_compose_mounts_and_scrape_targets_exist(yaml: Any) -> None:
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     config = load_yaml(yaml, PROMETHEUS_CONFIG)
     assert [(PROMETHEUS_CONFIG.parent / path).resolve() for path in config["rule_files"]] == [ALERTS]
-    ports = {"worker": "6066", "sink": "6067"}
+    ports = {"worker": "6066", "sink": "6067", "review": "6068"}
     for scrape in config["scrape_configs"]:
         for sd in scrape.get("dns_sd_configs", []):
             for target in sd["names"]:
