@@ -673,6 +673,7 @@ def open_world_report(index: SupplierIndex, examples: list[Example], by_id: dict
     a match to another registration of the true organisation counts as right."""
     overall, per_kind = Outcome(), {}
     reliability: dict[int, list[bool]] = {}
+    matched_scores: list[tuple[float, bool, str | None]] = []
     keys = {supplier_id: registration(supplier) for supplier_id, supplier in by_id.items()}
 
     def same(predicted: str | None, truth: str | None) -> str | None:
@@ -684,6 +685,8 @@ def open_world_report(index: SupplierIndex, examples: list[Example], by_id: dict
         result = example.match(index)
         predicted = same(result.supplier_id if result.decision == "matched" else None, example.truth)
         overall.add(predicted, example.truth)
+        if predicted is not None:
+            matched_scores.append((result.score, predicted == example.truth, example.truth))
         per_kind.setdefault(example.kind, Outcome()).add(predicted, example.truth)
         top = result.supplier_id or (result.runner_up[0] if result.runner_up else None)
         if top is not None:
@@ -696,6 +699,13 @@ def open_world_report(index: SupplierIndex, examples: list[Example], by_id: dict
         recall = f"{outcome.recall:>9.2%}" if outcome.positives else f"{'':>9}"
         abstain = f"{outcome.abstention:>9.2%}" if outcome.negatives else f"{'':>9}"
         print(f"{kind:<28}{queries:>8,}{outcome.emitted:>9,}{outcome.precision:>10.2%}{recall}{abstain}")
+    print("at higher thresholds (a match needs score >= threshold):")
+    for threshold in (0.85, 0.9, 0.95):
+        emitted = [(right, truth) for score, right, truth in matched_scores if score >= threshold]
+        right = sum(1 for ok, _ in emitted if ok)
+        positives = overall.positives
+        print(f"  {threshold:.2f}: matched {len(emitted):,}, precision {right / max(1, len(emitted)):.2%}, "
+              f"recall {sum(1 for ok, truth in emitted if ok and truth) / max(1, positives):.2%}")
     print("reliability of the top candidate (score bin: n, share right)")
     for bucket in sorted(reliability):
         hits = reliability[bucket]
