@@ -17,7 +17,7 @@ from domain.pipeline import Thresholds, current_versions
 from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
 from streams.broker_health import BrokerHealth
-from streams.kafka_io import bootstrap_servers
+from streams.kafka_security import faust_broker_credentials, kafka_client_options
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
 from streams.topics import Topics, declare_topics
@@ -96,7 +96,7 @@ def llm_config(settings: Settings) -> LlmConfig | None:
     return LlmConfig(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
-        api_key=settings.llm_api_key,
+        api_key=settings.llm_api_key.get_secret_value(),
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
         rate_per_s=settings.llm_rate_per_s,
@@ -113,6 +113,7 @@ def faust_app(settings: Settings, app_id: str) -> faust.App:
     conf: dict[str, object] = {
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "broker_credentials": faust_broker_credentials(settings),
     }
     if settings.on_tansu:
         tansu_compat.install()
@@ -152,7 +153,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, settings.app_id)
     index_service = SupplierIndexService(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         topic=settings.topic_suppliers,
         snapshot_dir=settings.data_dir / "supplier-index",
         snapshot_interval_s=settings.index_snapshot_interval_s,
@@ -161,7 +162,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     )
     app.service(index_service)
     broker_health = BrokerHealth(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         interval_s=settings.broker_check_interval_s,
         timeout_s=settings.broker_check_timeout_s,
     )

@@ -39,7 +39,8 @@ def run_db_command(settings: Settings, command: Coroutine[Any, Any, int]) -> int
 
 
 def cmd_db_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.db import connect, migrate
+    from streams.db import migrate
+    from streams.postgres import connect
 
     async def run() -> int:
         conn = await connect(settings)
@@ -98,7 +99,8 @@ def format_audit_table(history: list[dict[str, Any]]) -> str:
 
 
 def cmd_audit_show(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.db import audit_history, connect
+    from streams.db import audit_history
+    from streams.postgres import connect
 
     async def run() -> int:
         conn = await connect(settings)

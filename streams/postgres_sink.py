@@ -30,8 +30,10 @@ from pydantic import ValidationError
 
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
-from streams.db import migrate, server_settings
-from streams.kafka_io import bootstrap_servers, ensure_topics
+from streams.db import migrate
+from streams.kafka_io import ensure_topics
+from streams.kafka_security import kafka_client_options
+from streams.postgres import create_pool
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -286,12 +288,8 @@ class SinkWriter:
 
     async def _acquire_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._settings.postgres_dsn,
-                min_size=1,
-                max_size=2,
-                server_settings=server_settings(self._settings),
-                command_timeout=COMMAND_TIMEOUT_S,
+            self._pool = await create_pool(
+                self._settings, min_size=1, max_size=2, command_timeout=COMMAND_TIMEOUT_S
             )
         return self._pool
 
@@ -418,7 +416,7 @@ def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         settings.topic_audit,
         settings.topic_enriched,
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         group_id=sink_group_id(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",

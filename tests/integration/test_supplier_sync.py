@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from domain.suppliers import Supplier, supplier_to_dict
-from streams.db import connect, load_watermark, migrate, quote_ident, sync_suppliers
+from streams.db import load_watermark, migrate, sync_suppliers
+from streams.postgres import connect, quote_ident
 from streams.kafka_io import topic_reader
 from streams.settings import Settings
 from tests.conftest import TEST_DSN
