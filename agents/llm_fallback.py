@@ -19,6 +19,7 @@ from faust.types import EventT
 from agents.emit import Delivery, emit_dead_letter, emit_result
 from domain.classify import Classification
 from domain.pipeline import Enrichment, Rejection, build_result, classification_block
+from domain.privacy import failure_summary
 from schemas.events import SourcePosition
 from streams import metrics
 from streams.app import WorkerContext
@@ -47,7 +48,7 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     except Exception as exc:
         metrics.AGENT_ERRORS.labels(agent="llm").inc()
         log.exception("llm_stage_failed", source_partition=source.partition, source_offset=source.offset)
-        rejection = Rejection("llm", type(exc).__name__, str(exc)[:500])
+        rejection = Rejection("llm", type(exc).__name__, failure_summary(exc))
         return await emit_dead_letter(ctx, rejection, event.key, event.value, source, None, immediate=True)
     finally:
         structlog.contextvars.clear_contextvars()

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from domain.classify import RULES_VERSION, Classification, classify_payee
 from domain.matching import MatchResult, SupplierIndex
 from domain.normalize import normalize_name
+from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, llm_disclosure
 from schemas.events import (
     AuditEvent,
     ClassificationBlock,
@@ -65,10 +66,15 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
     try:
         return PayeeRecord.model_validate(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
+        # Field names and pydantic's messages only: str(exc) would quote each input_value, and a
+        # location inside ``metadata`` would quote the sender's key.
+        problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
         return Rejection("validate", "schema_violation", problems[:1000])
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(part) if index == 0 or isinstance(part, int) else "<key>" for index, part in enumerate(loc)]
+    return ".".join(parts) or "<root>"
 
 
 def correlation_id_for(record: PayeeRecord) -> str:
@@ -87,6 +93,7 @@ class Enrichment:
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: SourcePosition | None = None
     replay_run_id: str | None = None
+    llm_privacy: LlmDisclosure | None = None  # see domain/privacy.py
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -108,6 +115,7 @@ class Enrichment:
                 "timings_ms": self.timings_ms,
                 "source": self.source.model_dump() if self.source else None,
                 "replay_run_id": self.replay_run_id,
+                "llm_privacy": self.llm_privacy,
             }
         ).encode()
 
@@ -123,7 +131,17 @@ class Enrichment:
             timings_ms=data["timings_ms"],
             source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
             replay_run_id=data["replay_run_id"],
+            llm_privacy=data.get("llm_privacy"),
         )
+
+
+def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPrivacy) -> tuple[Enrichment, bool]:
+    """Whether the record goes to the LLM, and the enrichment with the privacy decision taken:
+    under strict privacy a possibly personal name is withheld (and the record goes to review)."""
+    if not enrichment.needs_llm(thresholds):
+        return enrichment, False
+    disclosure = llm_disclosure(enrichment.classification, privacy)
+    return dataclasses.replace(enrichment, llm_privacy=disclosure), disclosure != "withheld"
 
 
 def match_block(result: MatchResult) -> MatchBlock:
@@ -199,6 +217,8 @@ def review_reasons(enrichment: Enrichment, thresholds: Thresholds) -> list[str]:
         reasons.append("low_classification_confidence")
     if enrichment.classification.method == "degraded":
         reasons.append("llm_unavailable")
+    if enrichment.llm_privacy == "withheld":
+        reasons.append(PERSONAL_NAME_WITHHELD)
     return reasons
 
 
@@ -246,6 +266,7 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         source=enrichment.source,
         replay_run_id=enrichment.replay_run_id,
         processed_at=datetime.now(UTC),
+        llm_privacy=enrichment.llm_privacy,
     )
 
 
@@ -305,7 +326,9 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
         ),
     ]
     if sent_to_llm:
-        events.append(_audit(action="sent_to_llm", stage="llm", outcome={}, **common))
+        disclosed = {"possibly_personal_name": True, "llm_privacy": "permissive"}
+        outcome = disclosed if result.llm_privacy == "disclosed" else {}
+        events.append(_audit(action="sent_to_llm", stage="llm", outcome=outcome, **common))
     if classification.method == "degraded":
         events.append(_audit(action="degraded", stage="llm", outcome={"reason": classification.reason}, **common))
     events.append(

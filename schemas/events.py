@@ -185,6 +185,9 @@ class EnrichedPayee(BaseModel):
     source: SourcePosition | None = None
     replay_run_id: str | None = None
     processed_at: datetime
+    # A possibly personal name that needed the LLM: "withheld" from it (strict privacy, the record
+    # goes to review) or "disclosed" to it (permissive); None otherwise. See domain/privacy.py.
+    llm_privacy: Literal["withheld", "disclosed"] | None = None
 
     @staticmethod
     def make_event_id(record_fingerprint: str, versions: Versions) -> str:

@@ -18,6 +18,7 @@ from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
 from streams.broker_health import BrokerHealth
 from streams.kafka_security import faust_broker_credentials, kafka_client_options
+from streams.operator_api import OperatorApi
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
 from streams.topics import Topics, declare_topics
@@ -187,6 +188,14 @@ def create_worker(settings: Settings) -> WorkerContext:
         metrics.LLM.client = ctx.llm
         llm_fallback.register(ctx)
     views.register(ctx)
+    if settings.operator_token is not None:  # no token, no state-changing endpoints
+        operator_api = OperatorApi(
+            host=settings.operator_host,
+            port=settings.operator_port,
+            token=settings.operator_token,
+            resume_after_guard=ctx.resume_after_guard,
+        )
+        app.service(operator_api)
     return ctx
 
 

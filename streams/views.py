@@ -1,4 +1,5 @@
-"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics."""
+"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics (read-only; the
+endpoints that change state are in streams/operator_api.py, served apart)."""
 
 from __future__ import annotations
 
@@ -77,14 +78,6 @@ def register(ctx: WorkerContext) -> None:
                 "dead_letter_guard_tripped": ctx.dead_letter_guard.tripped,
             }
             return self.json(body, status=200 if ctx.ready else 503)
-
-    @app.page("/dead-letter-guard/resume")
-    class ResumeAfterGuard(View):
-        """An operator has looked at the flood of dead letters and lets the worker go on."""
-
-        async def post(self, request: Request) -> Response:
-            ctx.resume_after_guard()
-            return self.json({"resumed": True})
 
     @app.page("/metrics")
     class Metrics(View):
