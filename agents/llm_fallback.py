@@ -38,7 +38,7 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     try:
         enrichment = Enrichment.from_json(event.value)
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
-        rules_result = Classification(**enrichment.classification.model_dump())
+        rules_result = Classification(**enrichment.classification.model_dump(exclude={"decision_id"}))
         started = time.perf_counter()
         classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
