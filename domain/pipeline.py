@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from domain.classify import RULES_VERSION, Classification, classify_payee
 from domain.matching import MatchResult, SupplierIndex
 from domain.normalize import normalize_name
-from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, llm_disclosure
+from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, error_location, llm_disclosure
 from schemas.events import (
     AuditEvent,
     ClassificationBlock,
@@ -66,15 +66,9 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
     try:
         return PayeeRecord.model_validate(payload)
     except ValidationError as exc:
-        # Field names and pydantic's messages only: str(exc) would quote each input_value, and a
-        # location inside ``metadata`` would quote the sender's key.
-        problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
+        # Locations and pydantic's messages only: str(exc) would quote each input_value.
+        problems = "; ".join(f"{error_location(err['loc'])}: {err['msg']}" for err in exc.errors())
         return Rejection("validate", "schema_violation", problems[:1000])
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts = [str(part) if index == 0 or isinstance(part, int) else "<key>" for index, part in enumerate(loc)]
-    return ".".join(parts) or "<root>"
 
 
 def correlation_id_for(record: PayeeRecord) -> str:

@@ -39,6 +39,15 @@ def llm_disclosure(classification: ClassificationBlock, mode: LlmPrivacy) -> Llm
     return "withheld" if mode == "strict" else "disclosed"
 
 
+def error_location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location, dotted, with the sender's own keys (of ``metadata``) hidden."""
+    parts = []
+    for index, part in enumerate(loc):
+        hidden = index > 0 and loc[index - 1] == "metadata" and isinstance(part, str)
+        parts.append("<key>" if hidden else str(part))
+    return ".".join(parts) or "<root>"
+
+
 def _where(frame: traceback.FrameSummary) -> str:
     path = Path(frame.filename).resolve()
     shown = path.relative_to(_REPO_ROOT).as_posix() if _is_ours(path) else path.name

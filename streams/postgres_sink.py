@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from domain.privacy import error_location
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
 from streams.db import migrate
@@ -189,7 +190,7 @@ def result_row(event: EnrichedPayee) -> ResultRow:
 def rejection_reason(error: ValidationError | UnstorableEvent) -> str:
     """Why a record was rejected, without its content (pydantic messages quote input values)."""
     if isinstance(error, ValidationError):
-        problems = "; ".join(".".join(map(str, e["loc"])) + f": {e['type']}" for e in error.errors()[:5])
+        problems = "; ".join(f"{error_location(e['loc'])}: {e['type']}" for e in error.errors()[:5])
         return f"{error.error_count()} validation error(s): {problems}"
     return str(error)
 

@@ -1,0 +1,93 @@
+"""Secrets (passwords, API keys, DSNs, the operator token) are never shown, and can come from files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from streams.broker_health import BrokerHealth
+from streams.embedded_broker import free_port
+from streams.kafka_security import kafka_client_options
+from streams.postgres import connect
+from streams.settings import Settings
+
+SECRETS = {
+    "postgres_dsn": "postgresql://payee:pg-dsn-secret@127.0.0.1:5432/payees",
+    "postgres_password": "pg-password-secret",
+    "llm_api_key": "sk-llm-secret",
+    "kafka_sasl_password": "kafka-sasl-secret",
+    "operator_token": "operator-secret",
+}
+
+
+def secret_settings(**overrides: object) -> Settings:
+    return Settings(
+        kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="payee-stream", **{**SECRETS, **overrides}
+    )
+
+
+def shown(text: str) -> list[str]:
+    return [value for value in ("pg-dsn-secret", "pg-password-secret", "sk-llm-secret", "kafka-sasl-secret", "operator-secret") if value in text]
+
+
+def test_secrets_are_not_in_repr_str_or_dumps():
+    settings = secret_settings()
+    assert shown(repr(settings)) == []
+    assert shown(str(settings)) == []
+    assert shown(settings.model_dump_json()) == []
+    assert shown(json.dumps(settings.model_dump(mode="json"))) == []
+    # A child process (the dev command's worker) is given the values themselves.
+    env = settings.as_env()
+    assert env["PAYEE_STREAM_POSTGRES_DSN"] == SECRETS["postgres_dsn"]
+    assert env["PAYEE_STREAM_OPERATOR_TOKEN"] == SECRETS["operator_token"]
+    assert Settings(**{name.removeprefix("PAYEE_STREAM_").lower(): value for name, value in env.items()}) == settings
+
+
+def test_secrets_come_from_named_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "dsn").write_text(SECRETS["postgres_dsn"] + "\n")  # a trailing newline, as files have
+    (tmp_path / "key").write_text(SECRETS["llm_api_key"])
+    monkeypatch.setenv("PAYEE_STREAM_POSTGRES_DSN_FILE", str(tmp_path / "dsn"))
+    monkeypatch.setenv("PAYEE_STREAM_LLM_API_KEY_FILE", str(tmp_path / "key"))
+    settings = Settings()
+    assert settings.postgres_dsn.get_secret_value() == SECRETS["postgres_dsn"]
+    assert settings.llm_api_key.get_secret_value() == SECRETS["llm_api_key"]
+    monkeypatch.setenv("PAYEE_STREAM_LLM_API_KEY", "from-the-environment")
+    assert Settings().llm_api_key.get_secret_value() == "from-the-environment"  # the variable wins
+
+
+def test_secrets_come_from_a_mounted_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A Kubernetes secret mounted as a directory: one file per key.
+    (tmp_path / "PAYEE_STREAM_KAFKA_SASL_PASSWORD").write_text(SECRETS["kafka_sasl_password"])
+    (tmp_path / "PAYEE_STREAM_OPERATOR_TOKEN").write_text(SECRETS["operator_token"])
+    monkeypatch.setenv("PAYEE_STREAM_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("PAYEE_STREAM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PAYEE_STREAM_KAFKA_SASL_USERNAME", "payee-stream")
+    settings = Settings()
+    assert settings.kafka_sasl_password.get_secret_value() == SECRETS["kafka_sasl_password"]
+    assert settings.operator_token.get_secret_value() == SECRETS["operator_token"]
+    assert kafka_client_options(settings)["sasl_plain_password"] == SECRETS["kafka_sasl_password"]
+
+
+def test_an_unreachable_broker_is_reported_without_credentials():
+    settings = secret_settings(broker_url=f"kafka://127.0.0.1:{free_port()}")
+    health = BrokerHealth(kafka_options=kafka_client_options(settings), interval_s=1, timeout_s=1)
+
+    async def probe() -> None:
+        try:
+            await health._probe()
+        except Exception as error:
+            health._mark_unreachable(error)
+
+    asyncio.run(probe())
+    assert health.error and not health.reachable
+    assert shown(health.error) == []  # what /ready reports as broker_error
+
+
+async def test_a_failed_database_connection_does_not_show_the_dsn_or_password():
+    settings = secret_settings(postgres_dsn=f"postgresql://payee:pg-dsn-secret@127.0.0.1:{free_port()}/payees")
+    with pytest.raises(OSError) as failure:
+        await connect(settings)
+    assert shown(str(failure.value)) == [] and shown(repr(failure.value)) == []
