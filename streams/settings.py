@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     postgres_ssl_rootcert: Path | None = None  # CA for verify-ca / verify-full (else the system's)
     postgres_ssl_cert: Path | None = None
     postgres_ssl_key: Path | None = None
+    # The database holding the suppliers table for `suppliers sync` when it is not this one (its
+    # DSN carries its own TLS parameters); `--dsn` on the command line overrides it.
+    suppliers_source_dsn: SecretStr | None = None
     # Tables live in this schema (created by `payee-stream db migrate`); tests use one per test.
     postgres_schema: str = Field(default="public", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     sink_metrics_port: int = 6067

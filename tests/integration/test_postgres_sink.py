@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from pydantic import SecretStr
 from aiokafka import AIOKafkaConsumer
 
 from schemas.events import AuditEvent, EnrichedPayee
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.integration
 async def sink_settings(settings: Settings, pg_schema: str) -> Settings:  # noqa: F811
     """Broker settings of the test, its own database schema (migrated), and short retries."""
     sink_settings = settings.model_copy(
-        update={"postgres_dsn": TEST_DSN, "postgres_schema": pg_schema, "sink_retry_max_s": 1.0}
+        update={"postgres_dsn": SecretStr(TEST_DSN), "postgres_schema": pg_schema, "sink_retry_max_s": 1.0}
     )
     conn = await connect(sink_settings)
     try:
