@@ -51,7 +51,12 @@ def test_secrets_come_from_named_files(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "key").write_text(SECRETS["llm_api_key"])
     monkeypatch.setenv("PAYEE_STREAM_POSTGRES_DSN_FILE", str(tmp_path / "dsn"))
     monkeypatch.setenv("PAYEE_STREAM_LLM_API_KEY_FILE", str(tmp_path / "key"))
+    (tmp_path / "token").write_text(SECRETS["operator_token"])
+    monkeypatch.setenv("PAYEE_STREAM_OPERATOR_TOKEN_FILE", str(tmp_path / "token"))  # an optional secret
+    monkeypatch.setenv("PAYEE_STREAM_LOG_LEVEL_FILE", str(tmp_path / "token"))  # not a secret: ignored
     settings = Settings()
+    assert settings.operator_token.get_secret_value() == SECRETS["operator_token"]
+    assert settings.log_level == "INFO"
     assert settings.postgres_dsn.get_secret_value() == SECRETS["postgres_dsn"]
     assert settings.llm_api_key.get_secret_value() == SECRETS["llm_api_key"]
     monkeypatch.setenv("PAYEE_STREAM_LLM_API_KEY", "from-the-environment")
