@@ -54,7 +54,11 @@ class SecretFileSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    # An invalid setting must not echo the inputs (pydantic's input_value would quote the tail of
+    # them all, a DSN's password included) on the startup error, printed before logging is set up.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     # Broker
     broker_url: str = "kafka://127.0.0.1:9092"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from streams.db import migrate
 from streams.embedded_broker import free_port
@@ -27,6 +28,8 @@ from streams.settings import Settings
 from tests.tls import Pki, make_ca, make_pki
 
 pytestmark = pytest.mark.integration
+
+PASSWORD_ROLE = "payee_password_role"
 
 
 def postgres_bin(name: str) -> str | None:
@@ -70,7 +73,9 @@ class TlsPostgres:
                 f"ssl_ca_file = '{directory / 'ca.crt'}'\nfsync = off\n"
             )
         # TLS only, over TCP: a plain connection is refused, so a connection that works used TLS.
+        # The password role must give its password (SCRAM); every other role is trusted.
         (self.data / "pg_hba.conf").write_text(
+            f"hostssl all {PASSWORD_ROLE} 127.0.0.0/8 scram-sha-256\n"
             "hostssl all all 127.0.0.0/8 trust\nhostnossl all all 127.0.0.0/8 reject\n"
         )
         subprocess.run(
@@ -183,5 +188,27 @@ async def test_a_client_certificate_is_presented(tls_postgres: TlsPostgres, pki:
     try:
         client_dn = await conn.fetchval("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert client_dn == "/CN=payee-stream"
+    finally:
+        await conn.close()
+
+
+async def test_refused_credentials_are_reported_without_the_password(tls_postgres: TlsPostgres, pki: Pki) -> None:
+    verified = {"postgres_sslmode": "verify-full", "postgres_ssl_rootcert": pki.ca_cert}
+    admin = await connect(tls_settings(tls_postgres, **verified))
+    try:
+        await admin.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD 'the-right-password'")
+    finally:
+        await admin.close()
+    dsn = tls_postgres.dsn.replace("postgres@", f"{PASSWORD_ROLE}:dsn-wrong-password@")
+    as_role = Settings(postgres_dsn=dsn, **verified)
+    for settings in (as_role, as_role.model_copy(update={"postgres_password": SecretStr("setting-wrong-password")})):
+        with pytest.raises(asyncpg.InvalidPasswordError) as refused:  # the server checked them
+            await connect(settings)
+        for text in (str(refused.value), repr(refused.value), repr(refused.value.as_dict())):
+            assert "wrong-password" not in text and "the-right-password" not in text
+    right = as_role.model_copy(update={"postgres_password": SecretStr("the-right-password")})
+    conn = await connect(right)  # the password setting wins over the DSN's
+    try:
+        assert await conn.fetchval("SELECT current_user") == PASSWORD_ROLE
     finally:
         await conn.close()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from streams.broker_health import BrokerHealth
-from streams.embedded_broker import free_port
 from streams.kafka_security import kafka_client_options
-from streams.postgres import connect
 from streams.settings import Settings
 
 SECRETS = {
@@ -76,23 +76,27 @@ def test_secrets_come_from_a_mounted_secrets_directory(tmp_path: Path, monkeypat
     assert kafka_client_options(settings)["sasl_plain_password"] == SECRETS["kafka_sasl_password"]
 
 
-def test_an_unreachable_broker_is_reported_without_credentials():
-    settings = secret_settings(broker_url=f"kafka://127.0.0.1:{free_port()}")
-    health = BrokerHealth(kafka_options=kafka_client_options(settings), interval_s=1, timeout_s=1)
-
-    async def probe() -> None:
-        try:
-            await health._probe()
-        except Exception as error:
-            health._mark_unreachable(error)
-
-    asyncio.run(probe())
-    assert health.error and not health.reachable
-    assert shown(health.error) == []  # what /ready reports as broker_error
-
-
-async def test_a_failed_database_connection_does_not_show_the_dsn_or_password():
-    settings = secret_settings(postgres_dsn=f"postgresql://payee:pg-dsn-secret@127.0.0.1:{free_port()}/payees")
-    with pytest.raises(OSError) as failure:
-        await connect(settings)
+def test_an_invalid_setting_at_startup_does_not_show_the_secrets(monkeypatch: pytest.MonkeyPatch):
+    # The model validator's error: pydantic would print input_value, the tail of every input.
+    env = {
+        "PAYEE_STREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",  # without credentials: refused
+        "PAYEE_STREAM_POSTGRES_DSN": SECRETS["postgres_dsn"],
+        "PAYEE_STREAM_POSTGRES_PASSWORD": SECRETS["postgres_password"],
+        "PAYEE_STREAM_LLM_API_KEY": SECRETS["llm_api_key"],
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as failure:
+        Settings()
+    assert "needs kafka_sasl_username and kafka_sasl_password" in str(failure.value)
     assert shown(str(failure.value)) == [] and shown(repr(failure.value)) == []
+    # What an operator sees: the CLI's startup error, printed before logging is configured.
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "schemas", "export", "--out", "unused"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode != 0 and "needs kafka_sasl_username" in cli.stderr
+    assert shown(cli.stderr) == [] and shown(cli.stdout) == []
