@@ -22,8 +22,13 @@ log = structlog.get_logger(__name__)
 def authorized(request: web.Request, token: SecretStr) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        presented.strip().encode(), token.get_secret_value().encode()
+    presented, expected = presented.strip(), token.get_secret_value()
+    # An empty token on either side never matches (settings refuse a short one; this is the last line).
+    return (
+        scheme.lower() == "bearer"
+        and bool(presented)
+        and bool(expected)
+        and hmac.compare_digest(presented.encode(), expected.encode())
     )
 
 

@@ -26,6 +26,8 @@ ENV_PREFIX = "PAYEE_STREAM_"
 SECRETS_DIR_VARIABLE = f"{ENV_PREFIX}SECRETS_DIR"
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# `openssl rand -hex 32` gives 64 characters; anything guessable or left as a placeholder is shorter.
+OPERATOR_TOKEN_MIN_LENGTH = 16
 PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
@@ -103,8 +105,9 @@ class Settings(BaseSettings):
     web_port: int = 6066
     # Endpoints that change the worker's state (resuming after the dead-letter guard) are served
     # apart from /ready and /metrics, on loopback unless told otherwise, and only with a token
-    # (sent as "Authorization: Bearer <token>"); without one they are not served at all.
-    operator_token: SecretStr | None = None
+    # (sent as "Authorization: Bearer <token>"); without one they are not served at all. A token
+    # shorter than OPERATOR_TOKEN_MIN_LENGTH (an empty one, a placeholder) is refused at startup.
+    operator_token: SecretStr | None = Field(default=None, min_length=OPERATOR_TOKEN_MIN_LENGTH)
     operator_host: str = "127.0.0.1"
     operator_port: int = 6068
     log_level: str = "INFO"

@@ -19,7 +19,7 @@ SECRETS = {
     "postgres_password": "pg-password-secret",
     "llm_api_key": "sk-llm-secret",
     "kafka_sasl_password": "kafka-sasl-secret",
-    "operator_token": "operator-secret",
+    "operator_token": "operator-secret-for-the-test",
 }
 
 
@@ -30,7 +30,7 @@ def secret_settings(**overrides: object) -> Settings:
 
 
 def shown(text: str) -> list[str]:
-    return [value for value in ("pg-dsn-secret", "pg-password-secret", "sk-llm-secret", "kafka-sasl-secret", "operator-secret") if value in text]
+    return [value for value in ("pg-dsn-secret", "pg-password-secret", "sk-llm-secret", "kafka-sasl-secret", "operator-secret-for-the-test") if value in text]
 
 
 def test_secrets_are_not_in_repr_str_or_dumps():
