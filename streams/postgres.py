@@ -1,8 +1,9 @@
 """The one way to open PostgreSQL connections: ``connect`` and ``create_pool`` from settings.
 
-The sink, migrations, ``audit show``, ``suppliers sync`` (and the review console) connect through
-these, so the DSN, password and TLS settings (``postgres_sslmode``, ``postgres_ssl_rootcert``, a
-client certificate) apply everywhere. Every connection's ``search_path`` is
+The sink, migrations, ``audit show`` and ``suppliers sync`` connect through these (anything else
+that opens PostgreSQL must too), so the DSN, password and TLS settings (``postgres_sslmode``,
+``postgres_ssl_rootcert``, a client certificate; the settings refuse combinations that would
+leave one unused) apply everywhere. Every connection's ``search_path`` is
 ``settings.postgres_schema``.
 """
 

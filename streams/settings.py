@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     postgres_password: SecretStr | None = None
     postgres_sslmode: PostgresSslMode | None = None
     postgres_ssl_rootcert: Path | None = None  # CA for verify-ca / verify-full (else the system's)
-    postgres_ssl_cert: Path | None = None
+    postgres_ssl_cert: Path | None = None  # needs a mode that makes TLS certain (require or verify-*)
     postgres_ssl_key: Path | None = None
     # The database holding the suppliers table for `suppliers sync` when it is not this one (its
     # DSN carries its own TLS parameters); `--dsn` on the command line overrides it.
@@ -189,6 +189,12 @@ class Settings(BaseSettings):
             raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
         if bool(self.postgres_ssl_cert) != bool(self.postgres_ssl_key):
             raise ValueError("postgres_ssl_cert and postgres_ssl_key go together")
+        # TLS files the connection would not use are refused rather than silently ignored.
+        mode = self.postgres_sslmode or "unset"
+        if self.postgres_ssl_rootcert and mode not in ("verify-ca", "verify-full"):
+            raise ValueError(f"postgres_ssl_rootcert is checked only with postgres_sslmode verify-ca or verify-full, not {mode}")
+        if self.postgres_ssl_cert and mode not in ("require", "verify-ca", "verify-full"):
+            raise ValueError(f"postgres_ssl_cert needs postgres_sslmode require, verify-ca or verify-full, not {mode}")
         return self
 
     @property
