@@ -18,7 +18,7 @@ from faust.types import EventT
 
 from agents.emit import Delivery, emit_dead_letter, emit_result
 from domain.classify import Classification
-from domain.pipeline import Enrichment, Rejection, build_result, classification_block
+from domain.pipeline import Enrichment, Rejection, build_result, classification_block, privacy_checked
 from domain.privacy import failure_summary
 from schemas.events import SourcePosition
 from streams import metrics
@@ -38,6 +38,11 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     try:
         enrichment = Enrichment.from_json(event.value)
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
+        # Queued by an older worker or under permissive privacy: the current setting decides.
+        enrichment = privacy_checked(enrichment, ctx.settings.llm_privacy)
+        if enrichment.llm_privacy == "withheld":
+            result = build_result(enrichment, ctx.versions(), ctx.thresholds)
+            return await emit_result(ctx, result, sent_to_llm=False, received_at=message.timestamp, immediate=True)
         rules_result = Classification(**enrichment.classification.model_dump(exclude={"decision_id"}))
         started = time.perf_counter()
         classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)

@@ -134,8 +134,15 @@ def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPri
     under strict privacy a possibly personal name is withheld (and the record goes to review)."""
     if not enrichment.needs_llm(thresholds):
         return enrichment, False
-    disclosure = llm_disclosure(enrichment.classification, privacy)
-    return dataclasses.replace(enrichment, llm_privacy=disclosure), disclosure != "withheld"
+    checked = privacy_checked(enrichment, privacy)
+    return checked, checked.llm_privacy != "withheld"
+
+
+def privacy_checked(enrichment: Enrichment, privacy: LlmPrivacy) -> Enrichment:
+    """The enrichment with the privacy decision taken under the current setting. The LLM step
+    takes it again before each call: a record queued by an older worker, or under permissive
+    privacy, is withheld if the setting now says so (its result goes to review instead)."""
+    return dataclasses.replace(enrichment, llm_privacy=llm_disclosure(enrichment.classification, privacy))
 
 
 def match_block(result: MatchResult) -> MatchBlock:
@@ -163,6 +170,7 @@ def classification_block(result: Classification) -> ClassificationBlock:
         confidence=round(result.confidence, 4),
         method=result.method,
         reason=result.reason,
+        organisation_evidence=result.organisation_evidence,
     )
 
 

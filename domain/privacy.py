@@ -2,7 +2,10 @@
 
 * The LLM: under the ``strict`` setting (the default) a name the rules read as possibly a
   person's is not sent to an external LLM; the record goes to review with
-  ``PERSONAL_NAME_WITHHELD`` instead. Under ``permissive`` (a self-hosted endpoint, or one covered
+  ``PERSONAL_NAME_WITHHELD`` instead. Possibly a person's is every name in which the rules found
+  no organisation or government (``organisation_evidence``: a legal form, organisation or
+  government words, a known brand, the matched supplier): a low-confidence "business" guessed
+  from the shape of the name or from word statistics ("Liqing Zhang", "Arvind") may be a person. Under ``permissive`` (a self-hosted endpoint, or one covered
   by a data-processing agreement) it is sent, and its result and audit event say so.
 * Failures: an exception's message can quote the input (pydantic's ``input_value``, a KeyError's
   key, a library's ``repr`` of an argument), so what goes into dead letters and logs is the
@@ -22,13 +25,13 @@ LlmPrivacy = Literal["strict", "permissive"]
 LlmDisclosure = Literal["withheld", "disclosed"]
 
 PERSONAL_NAME_WITHHELD = "personal_name_withheld_from_llm"
-# Entity types under which the rules cannot rule out a person.
-_POSSIBLY_PERSONAL = frozenset({"individual", "unknown"})
+_ORGANISATIONS = frozenset({"business", "government"})
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def possibly_a_person(classification: ClassificationBlock) -> bool:
-    return classification.entity_type in _POSSIBLY_PERSONAL
+    """Unless the rules found evidence of an organisation or government, the name may be a person's."""
+    return classification.entity_type not in _ORGANISATIONS or not classification.organisation_evidence
 
 
 def llm_disclosure(classification: ClassificationBlock, mode: LlmPrivacy) -> LlmDisclosure | None:

@@ -15,6 +15,7 @@ from domain.pipeline import (
     build_result,
     decision_audit_events,
     enrich,
+    privacy_checked,
     route_to_llm,
 )
 from domain.privacy import (
@@ -28,6 +29,7 @@ from schemas.events import ClassificationBlock, PayeeRecord, Versions
 from streams.logging import format_exc_info_without_messages
 
 PERSON = "Chukwuemeka Okonkwo"  # the rules read a person, unsure (0.55): it would need the LLM
+ORGANISATION = "PARETS FOR PUBLIC SCHOOLS INC"  # a typo: organisation words and a legal form, unsure
 THRESHOLDS = Thresholds(review=0.75, llm=0.70)
 VERSIONS = Versions(pipeline="test", rules="test", index="test")
 
@@ -39,17 +41,62 @@ def unsure_enrichment(name: str = PERSON) -> Enrichment:
     return enrichment
 
 
-def block(entity_type: str) -> ClassificationBlock:
-    return ClassificationBlock(entity_type=entity_type, confidence=0.5, method="rules", reason="test")
+def block(entity_type: str, organisation_evidence: bool = False) -> ClassificationBlock:
+    return ClassificationBlock(
+        entity_type=entity_type, confidence=0.5, method="rules", reason="test", organisation_evidence=organisation_evidence
+    )
 
 
 @pytest.mark.parametrize(
-    ("entity_type", "strict", "permissive"),
-    [("individual", "withheld", "disclosed"), ("unknown", "withheld", "disclosed"), ("business", None, None), ("government", None, None)],
+    ("entity_type", "organisation_evidence", "strict", "permissive"),
+    [
+        ("individual", False, "withheld", "disclosed"),
+        ("unknown", False, "withheld", "disclosed"),
+        # A business or government guessed from the name's shape or word statistics may be a person.
+        ("business", False, "withheld", "disclosed"),
+        ("government", False, "withheld", "disclosed"),
+        ("business", True, None, None),
+        ("government", True, None, None),
+    ],
 )
-def test_llm_disclosure(entity_type, strict, permissive):
-    assert llm_disclosure(block(entity_type), "strict") == strict
-    assert llm_disclosure(block(entity_type), "permissive") == permissive
+def test_llm_disclosure(entity_type, organisation_evidence, strict, permissive):
+    assert llm_disclosure(block(entity_type, organisation_evidence), "strict") == strict
+    assert llm_disclosure(block(entity_type, organisation_evidence), "permissive") == permissive
+
+
+# Names the rules call a business, unsure, with no organisation word: guesses that are people.
+GUESSED_BUSINESSES = ["Liqing Zhang", "Arvind", "KING, JO ANN and DAVID", "Xin Li", "Zorblax"]
+
+
+@pytest.mark.parametrize("name", GUESSED_BUSINESSES)
+def test_strict_privacy_withholds_a_business_the_rules_only_guessed(name: str):
+    enrichment = unsure_enrichment(name)
+    assert enrichment.classification.entity_type == "business"
+    assert not enrichment.classification.organisation_evidence
+    enrichment, to_llm = route_to_llm(enrichment, THRESHOLDS, "strict")
+    assert not to_llm and enrichment.llm_privacy == "withheld"
+    result = build_result(enrichment, VERSIONS, THRESHOLDS)
+    assert result.status == "review" and PERSONAL_NAME_WITHHELD in result.review_reasons
+
+
+def test_a_record_queued_under_permissive_privacy_is_withheld_by_a_strict_llm_step():
+    # Queued by a permissive worker (or an older one): the LLM step decides again.
+    queued, to_llm = route_to_llm(unsure_enrichment(), THRESHOLDS, "permissive")
+    assert to_llm and queued.llm_privacy == "disclosed"
+    rechecked = privacy_checked(Enrichment.from_json(queued.to_json()), "strict")
+    assert rechecked.llm_privacy == "withheld"
+    assert PERSONAL_NAME_WITHHELD in build_result(rechecked, VERSIONS, THRESHOLDS).review_reasons
+    assert privacy_checked(Enrichment.from_json(queued.to_json()), "permissive").llm_privacy == "disclosed"
+
+
+def test_a_record_queued_without_the_evidence_field_counts_as_possibly_personal():
+    # An older worker's hand-over has no organisation_evidence: it is not taken as an organisation.
+    organisation, _ = route_to_llm(unsure_enrichment(ORGANISATION), THRESHOLDS, "strict")
+    data = json.loads(organisation.to_json())
+    del data["classification"]["organisation_evidence"]
+    older = Enrichment.from_json(json.dumps(data).encode())
+    assert privacy_checked(older, "strict").llm_privacy == "withheld"
+    assert privacy_checked(Enrichment.from_json(organisation.to_json()), "strict").llm_privacy is None
 
 
 def test_strict_privacy_keeps_a_person_from_the_llm_and_sends_the_record_to_review():
@@ -75,7 +122,10 @@ def test_permissive_privacy_sends_and_the_audit_says_so():
 
 
 def test_an_organisation_goes_to_the_llm_under_strict_privacy_without_a_note():
-    enrichment, to_llm = route_to_llm(unsure_enrichment("Zorblax"), THRESHOLDS, "strict")
+    # Organisation words and a legal form, yet unsure: the rules found an organisation, not a person.
+    # ("Zorblax", a made-up word, used to be sent here; with no such evidence it may be anyone's name.)
+    enrichment, to_llm = route_to_llm(unsure_enrichment(ORGANISATION), THRESHOLDS, "strict")
+    assert enrichment.classification.organisation_evidence
     assert to_llm and enrichment.llm_privacy is None
     [sent] = [
         event
