@@ -168,7 +168,9 @@ def register_supplier_sync(suppliers_subparsers: argparse._SubParsersAction) -> 
     sync.add_argument(
         "--dsn",
         help="database holding the suppliers table (default: PAYEE_STREAM_SUPPLIERS_SOURCE_DSN, else the "
-        "payee-stream database and schema; add ?search_path=SCHEMA to choose a schema)",
+        "payee-stream database and schema; add ?search_path=SCHEMA to choose a schema). A DSN with a "
+        "password belongs in PAYEE_STREAM_SUPPLIERS_SOURCE_DSN (or its _FILE): a command line is "
+        "visible to every user of the machine",
     )
     sync.add_argument("--full", action="store_true", help="ignore the last sync and publish every row")
     sync.set_defaults(handler=cmd_suppliers_sync)

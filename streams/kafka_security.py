@@ -21,18 +21,10 @@ def bootstrap_servers(settings: Settings) -> str:
     return settings.broker_url.partition("://")[2] or settings.broker_url
 
 
-def uses_tls(settings: Settings) -> bool:
-    return settings.kafka_security_protocol in ("SSL", "SASL_SSL")
-
-
-def uses_sasl(settings: Settings) -> bool:
-    return settings.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
-
-
 def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context for the brokers: verifies them against the CA file (or the system's CAs)
     and presents the client certificate when one is configured. None without TLS."""
-    if not uses_tls(settings):
+    if not settings.kafka_uses_tls:
         return None
     context = ssl.create_default_context(
         ssl.Purpose.SERVER_AUTH, cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
@@ -57,7 +49,7 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     context = kafka_ssl_context(settings)
     if context is not None:
         options["ssl_context"] = context
-    if uses_sasl(settings):
+    if settings.kafka_uses_sasl:
         assert settings.kafka_sasl_password is not None  # checked by the settings
         options.update(
             sasl_mechanism=settings.kafka_sasl_mechanism,
@@ -70,7 +62,7 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
 def faust_broker_credentials(settings: Settings) -> CredentialsT | None:
     """The same configuration as Faust's ``broker_credentials`` (None for PLAINTEXT)."""
     context = kafka_ssl_context(settings)
-    if uses_sasl(settings):
+    if settings.kafka_uses_sasl:
         assert settings.kafka_sasl_password is not None
         return SASLCredentials(
             username=settings.kafka_sasl_username,

@@ -3,7 +3,8 @@
 Secret values (``SecretStr``: passwords, API keys, DSNs, the operator token) can also come from
 files, as a Kubernetes secret mount provides them: ``PAYEE_STREAM_<NAME>_FILE=/path`` names the
 file of one, and ``PAYEE_STREAM_SECRETS_DIR`` a directory holding files named like the variables
-(``PAYEE_STREAM_POSTGRES_DSN``, any case). An environment variable wins over a file.
+(``PAYEE_STREAM_POSTGRES_DSN``, any case). Only secret settings are read from files. An
+environment variable wins over a file.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ class SecretFileSource(PydanticBaseSettingsSource):
             if value is not None:
                 values[field_name] = value
         return values
+
+
+class SecretsDirectorySource(SecretsSettingsSource):
+    """Secret fields read from ``PAYEE_STREAM_SECRETS_DIR``; other files there are not settings."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if not _is_secret(field):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
 class Settings(BaseSettings):
@@ -174,16 +184,14 @@ class Settings(BaseSettings):
         sources = [init_settings, env_settings, SecretFileSource(settings_cls)]
         secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
         if secrets_dir:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
+            sources.append(SecretsDirectorySource(settings_cls, secrets_dir=secrets_dir))
         return tuple(sources)
 
     @model_validator(mode="after")
     def _security_settings_are_whole(self) -> Settings:
-        sasl = self.kafka_security_protocol.startswith("SASL_")
-        tls = self.kafka_security_protocol.endswith("SSL")
-        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+        if self.kafka_uses_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(f"{self.kafka_security_protocol} needs kafka_sasl_username and kafka_sasl_password")
-        if not tls and (self.kafka_ssl_cafile or self.kafka_ssl_certfile or self.kafka_ssl_keyfile):
+        if not self.kafka_uses_tls and (self.kafka_ssl_cafile or self.kafka_ssl_certfile or self.kafka_ssl_keyfile):
             raise ValueError(f"TLS files are set but kafka_security_protocol is {self.kafka_security_protocol}")
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
             raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
@@ -196,6 +204,14 @@ class Settings(BaseSettings):
         if self.postgres_ssl_cert and mode not in ("require", "verify-ca", "verify-full"):
             raise ValueError(f"postgres_ssl_cert needs postgres_sslmode require, verify-ca or verify-full, not {mode}")
         return self
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_uses_sasl(self) -> bool:
+        return self.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
     @property
     def on_tansu(self) -> bool:

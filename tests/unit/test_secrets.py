@@ -67,12 +67,14 @@ def test_secrets_come_from_a_mounted_secrets_directory(tmp_path: Path, monkeypat
     # A Kubernetes secret mounted as a directory: one file per key.
     (tmp_path / "PAYEE_STREAM_KAFKA_SASL_PASSWORD").write_text(SECRETS["kafka_sasl_password"])
     (tmp_path / "PAYEE_STREAM_OPERATOR_TOKEN").write_text(SECRETS["operator_token"])
+    (tmp_path / "PAYEE_STREAM_LOG_LEVEL").write_text("DEBUG")  # not a secret: ignored
     monkeypatch.setenv("PAYEE_STREAM_SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("PAYEE_STREAM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("PAYEE_STREAM_KAFKA_SASL_USERNAME", "payee-stream")
     settings = Settings()
     assert settings.kafka_sasl_password.get_secret_value() == SECRETS["kafka_sasl_password"]
     assert settings.operator_token.get_secret_value() == SECRETS["operator_token"]
+    assert settings.log_level == "INFO"
     assert kafka_client_options(settings)["sasl_plain_password"] == SECRETS["kafka_sasl_password"]
 
 
