@@ -19,7 +19,8 @@ from faust.types import EventT
 from agents.emit import Delivery, emit_dead_letter, emit_result, send_event
 from domain.classify import Classification
 from domain.merchant import needs_merchant_data
-from domain.pipeline import Enrichment, Rejection, build_result, classification_block
+from domain.pipeline import Enrichment, Rejection, build_result, classification_block, privacy_checked
+from domain.privacy import failure_summary
 from schemas.events import SourcePosition
 from streams import metrics
 from streams.app import WorkerContext
@@ -38,6 +39,11 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     try:
         enrichment = Enrichment.from_json(event.value)
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
+        # Queued by an older worker or under permissive privacy: the current setting decides.
+        enrichment = privacy_checked(enrichment, ctx.settings.llm_privacy)
+        if enrichment.llm_privacy == "withheld":
+            result = build_result(enrichment, ctx.versions(), ctx.thresholds)
+            return await emit_result(ctx, result, sent_to_llm=False, received_at=message.timestamp, immediate=True)
         # decision_id is a result field (set by reviewers), not part of a rules classification.
         rules_result = Classification(**enrichment.classification.model_dump(exclude={"decision_id"}))
         started = time.perf_counter()
@@ -51,7 +57,7 @@ async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
     except Exception as exc:
         metrics.AGENT_ERRORS.labels(agent="llm").inc()
         log.exception("llm_stage_failed", source_partition=source.partition, source_offset=source.offset)
-        rejection = Rejection("llm", type(exc).__name__, str(exc)[:500])
+        rejection = Rejection("llm", type(exc).__name__, failure_summary(exc))
         return await emit_dead_letter(ctx, rejection, event.key, event.value, source, None, immediate=True)
     finally:
         structlog.contextvars.clear_contextvars()

@@ -8,7 +8,8 @@ from faust.types import EventT
 
 from agents.emit import emit_dead_letter, emit_result, header_value
 from domain.merchant import needs_merchant_data
-from domain.pipeline import Rejection, build_result, decode_record, enrich
+from domain.pipeline import Rejection, build_result, decode_record, enrich, route_to_llm
+from domain.privacy import failure_summary
 from schemas.events import SourcePosition
 from streams import metrics
 from streams.app import WorkerContext
@@ -35,7 +36,10 @@ async def handle_raw_event(ctx: WorkerContext, event: EventT) -> None:
             decoded, ctx.index, source=source, replay_run_id=replay_run_id, decisions=ctx.decisions.table
         )
         structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
-        if ctx.llm is not None and enrichment.needs_llm(ctx.thresholds):
+        to_llm = False
+        if ctx.llm is not None:
+            enrichment, to_llm = route_to_llm(enrichment, ctx.thresholds, ctx.settings.llm_privacy)
+        if to_llm:
             await ctx.topics.llm.send(key=event.key, value=enrichment.to_json())
             metrics.RECORDS_OUT.labels(topic=ctx.topics.llm.get_topic_name()).inc()
         elif ctx.merchant is not None and needs_merchant_data(enrichment, ctx.merchant_policy):
@@ -48,7 +52,7 @@ async def handle_raw_event(ctx: WorkerContext, event: EventT) -> None:
     except Exception as exc:  # a bug or bad data in the core must not lose the record
         metrics.AGENT_ERRORS.labels(agent="process").inc()
         log.exception("process_failed", source_partition=source.partition, source_offset=source.offset)
-        rejection = Rejection("enrich", type(exc).__name__, str(exc)[:500])
+        rejection = Rejection("enrich", type(exc).__name__, failure_summary(exc))
         await emit_dead_letter(ctx, rejection, event.key, event.value, source, replay_run_id)
         ctx.count_outcome(dead_lettered=True)
     finally:

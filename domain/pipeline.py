@@ -30,6 +30,7 @@ from domain.decisions import (
 from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from domain.suppliers import Supplier
+from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, error_location, llm_disclosure
 from schemas.events import (
     AddressBlock,
     AuditEvent,
@@ -78,9 +79,8 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
     try:
         return PayeeRecord.model_validate(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
+        # Locations and pydantic's messages only: str(exc) would quote each input_value.
+        problems = "; ".join(f"{error_location(err['loc'])}: {err['msg']}" for err in exc.errors())
         return Rejection("validate", "schema_violation", problems[:1000])
 
 
@@ -102,6 +102,7 @@ class Enrichment:
     replay_run_id: str | None = None
     address: AddressBlock | None = None
     merchant: EnrichmentBlock | None = None
+    llm_privacy: LlmDisclosure | None = None  # see domain/privacy.py
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -129,6 +130,7 @@ class Enrichment:
                 "replay_run_id": self.replay_run_id,
                 "address": self.address.model_dump() if self.address else None,
                 "merchant": self.merchant.model_dump(mode="json") if self.merchant else None,
+                "llm_privacy": self.llm_privacy,
             }
         ).encode()
 
@@ -146,11 +148,28 @@ class Enrichment:
             replay_run_id=data["replay_run_id"],
             address=AddressBlock.model_validate(data["address"]) if data.get("address") else None,
             merchant=EnrichmentBlock.model_validate(data["merchant"]) if data.get("merchant") else None,
+            llm_privacy=data.get("llm_privacy"),
         )
 
 
 def _evidence(terms: tuple[Evidence, ...]) -> list[MatchEvidence]:
     return [MatchEvidence(feature=term.feature, value=term.value, contribution=term.contribution) for term in terms]
+
+
+def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPrivacy) -> tuple[Enrichment, bool]:
+    """Whether the record goes to the LLM, and the enrichment with the privacy decision taken:
+    under strict privacy a possibly personal name is withheld (and the record goes to review)."""
+    if not enrichment.needs_llm(thresholds):
+        return enrichment, False
+    checked = privacy_checked(enrichment, privacy)
+    return checked, checked.llm_privacy != "withheld"
+
+
+def privacy_checked(enrichment: Enrichment, privacy: LlmPrivacy) -> Enrichment:
+    """The enrichment with the privacy decision taken under the current setting. The LLM step
+    takes it again before each call: a record queued by an older worker, or under permissive
+    privacy, is withheld if the setting now says so (its result goes to review instead)."""
+    return dataclasses.replace(enrichment, llm_privacy=llm_disclosure(enrichment.classification, privacy))
 
 
 def match_block(result: MatchResult) -> MatchBlock:
@@ -209,6 +228,7 @@ def classification_block(result: Classification) -> ClassificationBlock:
         confidence=round(result.confidence, 4),
         method=result.method,
         reason=result.reason,
+        organisation_evidence=result.organisation_evidence,
     )
 
 
@@ -282,6 +302,8 @@ def review_reasons(enrichment: Enrichment, thresholds: Thresholds) -> list[str]:
         reasons.append("low_classification_confidence")
     if enrichment.classification.method == "degraded":
         reasons.append("llm_unavailable")
+    if enrichment.llm_privacy == "withheld":
+        reasons.append(PERSONAL_NAME_WITHHELD)
     return reasons
 
 
@@ -331,6 +353,7 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         source=enrichment.source,
         replay_run_id=enrichment.replay_run_id,
         processed_at=datetime.now(UTC),
+        llm_privacy=enrichment.llm_privacy,
     )
 
 
@@ -392,7 +415,9 @@ def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[Audi
         ),
     ]
     if sent_to_llm:
-        events.append(_audit(action="sent_to_llm", stage="llm", outcome={}, **common))
+        disclosed = {"possibly_personal_name": True, "llm_privacy": "permissive"}
+        outcome = disclosed if result.llm_privacy == "disclosed" else {}
+        events.append(_audit(action="sent_to_llm", stage="llm", outcome=outcome, **common))
     if classification.method == "degraded":
         events.append(_audit(action="degraded", stage="llm", outcome={"reason": classification.reason}, **common))
     events.append(

@@ -157,6 +157,11 @@ class ClassificationBlock(BaseModel):
     confidence: float = Field(ge=0, le=1)
     method: ClassificationMethod
     reason: str
+    # The rules found an organisation or government in the name (legal form, organisation or
+    # government words, a known brand) or in the matched supplier; false for a guess from the name's
+    # shape or word statistics, and for the LLM's and a reviewer's results. Under strict LLM privacy
+    # only such records may go to the LLM (domain/privacy.py).
+    organisation_evidence: bool = False
     # Set when a reviewer's decision settled the entity type (method "reviewer").
     decision_id: str | None = None
 
@@ -242,6 +247,9 @@ class EnrichedPayee(BaseModel):
     source: SourcePosition | None = None
     replay_run_id: str | None = None
     processed_at: datetime
+    # A possibly personal name that needed the LLM: "withheld" from it (strict privacy, the record
+    # goes to review) or "disclosed" to it (permissive); None otherwise. See domain/privacy.py.
+    llm_privacy: Literal["withheld", "disclosed"] | None = None
 
     @staticmethod
     def make_event_id(record_fingerprint: str, versions: Versions) -> str:

@@ -20,7 +20,8 @@ from schemas.events import Versions
 from streams import faust_transport, metrics, tansu_compat
 from streams.broker_health import BrokerHealth
 from streams.decisions_table import DecisionTableService
-from streams.kafka_io import bootstrap_servers
+from streams.kafka_security import faust_broker_credentials, kafka_client_options
+from streams.operator_api import OperatorApi
 from streams.settings import Settings
 from streams.supplier_index import SupplierIndexService
 from streams.topics import Topics, declare_topics
@@ -103,7 +104,7 @@ def llm_config(settings: Settings) -> LlmConfig | None:
     return LlmConfig(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
-        api_key=settings.llm_api_key,
+        api_key=settings.llm_api_key.get_secret_value(),
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
         rate_per_s=settings.llm_rate_per_s,
@@ -140,6 +141,7 @@ def faust_app(settings: Settings, app_id: str) -> faust.App:
     conf: dict[str, object] = {
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "broker_credentials": faust_broker_credentials(settings),
     }
     if settings.on_tansu:
         tansu_compat.install()
@@ -179,7 +181,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, settings.app_id)
     index_service = SupplierIndexService(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         topic=settings.topic_suppliers,
         snapshot_dir=settings.data_dir / "supplier-index",
         snapshot_interval_s=settings.index_snapshot_interval_s,
@@ -188,13 +190,13 @@ def create_worker(settings: Settings) -> WorkerContext:
     )
     app.service(index_service)
     broker_health = BrokerHealth(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         interval_s=settings.broker_check_interval_s,
         timeout_s=settings.broker_check_timeout_s,
     )
     app.service(broker_health)
     decisions = DecisionTableService(
-        bootstrap_servers=bootstrap_servers(settings), topic=settings.topic_decisions
+        kafka_options=kafka_client_options(settings), topic=settings.topic_decisions
     )
     app.service(decisions)
     config = llm_config(settings)
@@ -223,6 +225,14 @@ def create_worker(settings: Settings) -> WorkerContext:
     if ctx.merchant is not None:
         merchant_enrichment.register(ctx)
     views.register(ctx)
+    if settings.operator_token is not None:  # no token, no state-changing endpoints
+        operator_api = OperatorApi(
+            host=settings.operator_host,
+            port=settings.operator_port,
+            token=settings.operator_token,
+            resume_after_guard=ctx.resume_after_guard,
+        )
+        app.service(operator_api)
     return ctx
 
 

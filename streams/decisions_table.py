@@ -10,6 +10,8 @@ reviewer's decision reaches every worker within a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -44,9 +46,9 @@ def apply_decision_record(table: DecisionTable, key: bytes | None, value: bytes 
 
 
 class DecisionTableService(Service):
-    def __init__(self, *, bootstrap_servers: str, topic: str, **kwargs: object) -> None:
+    def __init__(self, *, kafka_options: Mapping[str, Any], topic: str, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka_options = kafka_options  # streams.kafka_security.kafka_client_options
         self._topic = topic
         self.table = DecisionTable()
         self.rejected_records = 0
@@ -62,7 +64,7 @@ class DecisionTableService(Service):
     @Service.task
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+            **self._kafka_options,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,

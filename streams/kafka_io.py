@@ -18,13 +18,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from tqdm import tqdm
 
 from domain.payee_files import ORIGINAL_LINE, iter_payloads, open_payee_rows
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def bootstrap_servers(settings: Settings) -> str:
-    return settings.broker_url.partition("://")[2] or settings.broker_url
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -41,7 +38,7 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 async def ensure_topics(settings: Settings) -> None:
     """Create the pipeline topics and the compacted suppliers and decisions topics if missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+    admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -71,7 +68,7 @@ async def ensure_topics(settings: Settings) -> None:
 @asynccontextmanager
 async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         acks="all",
         enable_idempotence=not settings.on_tansu,
         linger_ms=5,
@@ -186,7 +183,7 @@ async def topic_reader(
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer without a group, assigned every partition of ``topic``."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         fetch_max_wait_ms=100 if settings.on_tansu else 500,

@@ -28,10 +28,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from domain.privacy import error_location
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
-from streams.db import migrate, server_settings
-from streams.kafka_io import bootstrap_servers, ensure_topics
+from streams.db import migrate
+from streams.kafka_io import ensure_topics
+from streams.kafka_security import kafka_client_options
+from streams.postgres import create_pool
 from streams.review.sink_rows import (
     DELETE_SUPPLIERS_SQL,
     RESOLVE_BY_RESULTS_SQL,
@@ -229,7 +232,7 @@ def result_row(event: EnrichedPayee) -> ResultRow:
 def rejection_reason(error: ValidationError | UnstorableEvent) -> str:
     """Why a record was rejected, without its content (pydantic messages quote input values)."""
     if isinstance(error, ValidationError):
-        problems = "; ".join(".".join(map(str, e["loc"])) + f": {e['type']}" for e in error.errors()[:5])
+        problems = "; ".join(f"{error_location(e['loc'])}: {e['type']}" for e in error.errors()[:5])
         return f"{error.error_count()} validation error(s): {problems}"
     return str(error)
 
@@ -350,12 +353,8 @@ class SinkWriter:
 
     async def _acquire_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._settings.postgres_dsn,
-                min_size=1,
-                max_size=2,
-                server_settings=server_settings(self._settings),
-                command_timeout=COMMAND_TIMEOUT_S,
+            self._pool = await create_pool(
+                self._settings, min_size=1, max_size=2, command_timeout=COMMAND_TIMEOUT_S
             )
         return self._pool
 
@@ -504,7 +503,7 @@ def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
     return AIOKafkaConsumer(
         *sink_topics(settings),
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         group_id=sink_group_id(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",

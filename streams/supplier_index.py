@@ -15,8 +15,9 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,7 +52,7 @@ class SupplierIndexService(Service):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        kafka_options: Mapping[str, Any],
         topic: str,
         snapshot_dir: Path,
         snapshot_interval_s: float,
@@ -60,7 +61,7 @@ class SupplierIndexService(Service):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka_options = kafka_options  # streams.kafka_security.kafka_client_options
         self._topic = topic
         self._snapshot_dir = snapshot_dir
         self._snapshot_interval_s = snapshot_interval_s
@@ -120,7 +121,7 @@ class SupplierIndexService(Service):
     @Service.task
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+            **self._kafka_options,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,

@@ -1,4 +1,5 @@
-"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics."""
+"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics (read-only; the
+endpoints that change state are in streams/operator_api.py, served apart)."""
 
 from __future__ import annotations
 
@@ -86,14 +87,6 @@ def register(ctx: WorkerContext) -> None:
 
         async def get(self, request: Request, decision_id: str) -> Response:
             return self.json({"decision_id": decision_id, "in_force": decision_id in ctx.decisions.table})
-
-    @app.page("/dead-letter-guard/resume")
-    class ResumeAfterGuard(View):
-        """An operator has looked at the flood of dead letters and lets the worker go on."""
-
-        async def post(self, request: Request) -> Response:
-            ctx.resume_after_guard()
-            return self.json({"resumed": True})
 
     @app.page("/metrics")
     class Metrics(View):

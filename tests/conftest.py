@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from streams.db import quote_ident
+from streams.postgres import quote_ident
 from streams.dev import WorkerProcess
 from streams.embedded_broker import EmbeddedTansu, free_port
 from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publish, topic_reader

@@ -63,10 +63,17 @@ _AMBIGUOUS_PERSON_CONFIDENCE = 0.72
 class _Tally:
     score: float = 0.0
     evidence: list[tuple[int, Evidence, str]] = field(default_factory=list)
+    # Named evidence at full strength (a legal form, a listed word or phrase, an agency, a known
+    # brand), as against the shape of the name (digits, THE, a possessive, DBA, joined surnames) or
+    # a listed word weakened because it is also a surname or a place name.
+    named: bool = False
 
-    def add(self, position: int, evidence: Evidence, label: str, weight: float | None = None) -> None:
+    def add(
+        self, position: int, evidence: Evidence, label: str, weight: float | None = None, named: bool = False
+    ) -> None:
         self.score += evidence.weight if weight is None else weight
         self.evidence.append((position, evidence, label))
+        self.named = self.named or (named and (weight is None or weight >= evidence.weight))
 
 
 @cache
@@ -186,7 +193,7 @@ def _collect_evidence(
                     or _ends_name(tokens, position + length)
                 ):
                     weight = _NAMESAKE_WEIGHT
-                tallies[evidence.entity_type].add(position, evidence, " ".join(phrase), weight)
+                tallies[evidence.entity_type].add(position, evidence, " ".join(phrase), weight, named=True)
                 position += length
                 break
         else:
@@ -220,7 +227,7 @@ def _add_word_evidence(
     token_count = len(tokens)
     if token in lexicon.LEGAL_SUFFIXES and position > 0:
         if token not in lexicon.TRAILING_ONLY_SUFFIXES or position == last:
-            tallies["business"].add(position, _LEGAL_FORM_EVIDENCE, "legal form " + token)
+            tallies["business"].add(position, _LEGAL_FORM_EVIDENCE, "legal form " + token, named=True)
         return
     evidence = lexicon.WORDS.get(token)
     if evidence is not None:
@@ -230,17 +237,18 @@ def _add_word_evidence(
             weight = min(weight, 1.0)
         if evidence.jurisdiction and not _ends_name(tokens, position + 1):
             weight = min(weight, _NAMESAKE_WEIGHT)
-        tallies[evidence.entity_type].add(position, evidence, token, weight)
+        tallies[evidence.entity_type].add(position, evidence, token, weight, named=True)
         return
     acronym = lexicon.AGENCY_ACRONYMS.get(token)
     if acronym is not None:
         weight = acronym.weight if token_count == 1 or position == 0 else acronym.weight / 2
-        tallies["government"].add(position, acronym, "agency " + token, weight)
+        tallies["government"].add(position, acronym, "agency " + token, weight, named=True)
         return
     brand_sic = lexicon.BRANDS.get(token)
     if brand_sic is not None:
-        weight = 1.0 if token in lexicon.AMBIGUOUS_BRANDS else 3.0
-        tallies["business"].add(position, Evidence("business", weight, brand_sic), "known brand " + token)
+        ambiguous = token in lexicon.AMBIGUOUS_BRANDS
+        brand = Evidence("business", 1.0 if ambiguous else 3.0, brand_sic)
+        tallies["business"].add(position, brand, "known brand " + token, named=not ambiguous)
         return
     if has_digit(token):
         tallies["business"].add(position, _DIGIT_EVIDENCE, "number in name")
@@ -512,6 +520,7 @@ def _organisation_result(
         confidence=confidence,
         method=method,
         reason=f"{prefix}{_labels(tally.evidence)}",
+        organisation_evidence=tally.named,
     )
 
 

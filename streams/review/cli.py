@@ -31,7 +31,7 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_reviewers_add(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.db import connect
+    from streams.postgres import connect
     from streams.review.auth import add_reviewer
 
     password = _password(args)
@@ -59,7 +59,7 @@ def cmd_reviewers_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     subparsers.add_parser(
-        "review", help="serve the review console (PAYEE_STREAM_REVIEW_HOST/PORT, default 127.0.0.1:6068)"
+        "review", help="serve the review console (PAYEE_STREAM_REVIEW_HOST/PORT, default 127.0.0.1:6070)"
     ).set_defaults(handler=cmd_review)
     reviewers = subparsers.add_parser("reviewers", help="who may sign in to the review console").add_subparsers(
         dest="action", required=True

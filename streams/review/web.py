@@ -28,8 +28,8 @@ from domain.decisions import SCOPE_CHOICES, ReviewedPayee
 from schemas.decisions import ReviewDecision
 from schemas.events import EntityType
 from streams import metrics
-from streams.db import server_settings
 from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publish
+from streams.postgres import create_pool
 from streams.review import auth, store
 from streams.settings import Settings
 
@@ -463,9 +463,7 @@ def create_app(settings: Settings, publish_decision: store.Publish | None = None
     app[TEMPLATES_KEY] = template_environment()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
-            settings.postgres_dsn, min_size=1, max_size=8, server_settings=server_settings(settings)
-        )
+        pool = await create_pool(settings, min_size=1, max_size=8)
         app[POOL_KEY] = pool
         async with pool.acquire() as conn:
             app[TRGM_KEY] = await store.trigram_schema(conn)

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestServer
 from domain.decisions import decision_place
 from streams.db import connect
 from streams.decisions_table import DecisionTableService
-from streams.kafka_io import bootstrap_servers, ensure_topics
+from streams.kafka_io import ensure_topics
+from streams.kafka_security import kafka_client_options
 from streams.postgres_sink import SinkBatch, SinkWriter, result_row
 from streams.review import auth
 from streams.review.sink_rows import review_item_row
@@ -96,7 +97,7 @@ async def test_sign_in_csrf_and_roles(console) -> None:
 
 async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(console) -> None:
     settings, server, token = console
-    table_service = DecisionTableService(bootstrap_servers=bootstrap_servers(settings), topic=settings.topic_decisions)
+    table_service = DecisionTableService(kafka_options=kafka_client_options(settings), topic=settings.topic_decisions)
     await table_service.start()
     try:
         await asyncio.wait_for(table_service.wait_ready(), 30)

@@ -597,7 +597,7 @@ def test_compose_mounts_and_scrape_targets_exist(yaml: Any) -> None:
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     config = load_yaml(yaml, PROMETHEUS_CONFIG)
     assert [(PROMETHEUS_CONFIG.parent / path).resolve() for path in config["rule_files"]] == [ALERTS]
-    ports = {"worker": "6066", "sink": "6067", "review": "6068"}
+    ports = {"worker": "6066", "sink": "6067", "review": "6070"}
     for scrape in config["scrape_configs"]:
         for sd in scrape.get("dns_sd_configs", []):
             for target in sd["names"]:
