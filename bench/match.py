@@ -475,6 +475,19 @@ def _real_word_edit(name: str, vocabulary: dict[int, list[str]], rng: random.Ran
     return None
 
 
+def _invented_word_changed(name: str, rng: random.Random) -> str | None:
+    """The name with one letter of its invented word (no dictionary word) changed."""
+    words = name.upper().split()
+    positions = [i for i, word in enumerate(words) if word.isalpha() and len(word) >= 5 and not is_real_word(word)]
+    if not positions:
+        return None
+    i = rng.choice(positions)
+    word = words[i]
+    j = rng.randrange(len(word))
+    words[i] = word[:j] + rng.choice([c for c in LETTERS if c != word[j]]) + word[j + 1 :]
+    return " ".join(words)
+
+
 def open_world_examples(
     indexed: list[Supplier], absent: list[Supplier], count: int, rng: random.Random
 ) -> list[Example]:
@@ -500,13 +513,13 @@ def open_world_examples(
 
     by_category_indexed, by_category_absent = pools(indexed), pools(absent)
     kinds = ("present", "absent", "person", "made_up", "affiliated", "real_word_edit", "foreign_namesake",
-             "descriptor_tail", "absent_descriptor_tail")
+             "descriptor_tail", "absent_descriptor_tail", "near_name")
     examples = []
     while len(examples) < count:
         # A payment file's payees: most in no supplier list (small businesses, persons, namesakes
         # of listed bodies), and the listed ones are businesses and public bodies as often as
         # nonprofits, whatever their share of the list.
-        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4))[0]
+        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4, 4))[0]
         is_present = kind in ("present", "descriptor_tail")
         category = rng.choices(CATEGORIES, weights=PAYEE_CATEGORY_MIX)[0]
         if category == "business" and rng.random() < US_VENDOR_SHARE:
@@ -523,6 +536,12 @@ def open_world_examples(
             name = _made_up_business(words, rng)
         elif kind == "affiliated":
             name = f"{rng.choice(all_names)} {rng.choice(AFFILIATED_TAILS)}"
+        elif kind == "near_name":
+            # Companies one letter apart (IDENTIV / IDENTIX): another company, not a typo.
+            edited = _invented_word_changed(rng.choice(by_category_indexed["us_business"]).name, rng)
+            if edited is None:
+                continue
+            name = edited
         elif kind == "real_word_edit":
             edited = _real_word_edit(rng.choice(all_names), vocabulary, rng)
             if edited is None:
@@ -606,7 +625,7 @@ def log_likelihood(groups: list[Group], weights: list[float], l2: float) -> floa
 # Evidence that can only count against a match: a fit that gives one of these the other sign
 # has learnt an artefact of the synthetic world (they are then held at 0 and the rest refitted).
 AGAINST_ONLY = frozenset({
-    "real_word_edit", "affiliated_body", "descriptor_dropped", "legal_form_conflict", "kind_conflict",
+    "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "legal_form_conflict", "kind_conflict",
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name",
     "short_name", "ends_in_joiner",

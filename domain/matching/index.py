@@ -140,6 +140,7 @@ class _NameFeatures:
     truncated: bool
     cut_share: float = 0.0  # share of the name's characters beyond the payee's cut
     real_word_edit: bool = False
+    invented_word_edit: bool = False
     affiliated_body: bool = False
 
 
@@ -419,6 +420,7 @@ class SupplierIndex:
                 float(name_features.truncated),
                 name_features.cut_share,
                 float(name_features.real_word_edit),
+                float(name_features.invented_word_edit),
                 float(name_features.affiliated_body),
                 float(reading.descriptor_dropped),
             )
@@ -603,6 +605,7 @@ class SupplierIndex:
             truncated=truncated,
             cut_share=cut_share,
             real_word_edit=F.real_word_edit(compared_query, compared_name),
+            invented_word_edit=F.invented_word_edit(compared_query, compared_name),
             affiliated_body=F.affiliated_body(compared_query, compared_name),
         )
 
