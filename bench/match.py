@@ -56,8 +56,8 @@ from domain.matching import (  # noqa: E402
 )
 from domain.matching.features import HolderKind  # noqa: E402
 from domain.matching.world import is_real_word  # noqa: E402
-from domain.normalize import ABBREVIATIONS, normalize_name  # noqa: E402
-from domain.suppliers import RowError, Supplier, read_suppliers_csv  # noqa: E402
+from domain.normalize import ABBREVIATIONS, loose_keys, normalize_name  # noqa: E402
+from domain.suppliers import SUPPLIER_FIELDS, RowError, Supplier, read_suppliers_csv  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 BRUTE_FORCE_CUTOFF = 90.0
@@ -488,8 +488,14 @@ def _invented_word_changed(name: str, rng: random.Random) -> str | None:
     return " ".join(words)
 
 
+def _names_an_indexed_supplier(name: str, index_keys: frozenset[str]) -> bool:
+    key = normalize_name(name).key
+    return key in index_keys or any(reading in index_keys for reading in loose_keys(key))
+
+
 def open_world_examples(
-    indexed: list[Supplier], absent: list[Supplier], count: int, rng: random.Random
+    indexed: list[Supplier], absent: list[Supplier], count: int, rng: random.Random,
+    index_keys: frozenset[str] | None = None,
 ) -> list[Example]:
     """Payees of an open world: most are not in the index (absent suppliers, which often share a
     name with an indexed one; persons; made-up businesses; an indexed name with an affiliated
@@ -537,7 +543,7 @@ def open_world_examples(
         elif kind == "affiliated":
             name = f"{rng.choice(all_names)} {rng.choice(AFFILIATED_TAILS)}"
         elif kind == "near_name":
-            # Companies one letter apart (IDENTIV / IDENTIX): another company, not a typo.
+            # Companies one letter apart (ZENTRIV / ZENTRIX): another company, not a typo.
             edited = _invented_word_changed(rng.choice(by_category_indexed["us_business"]).name, rng)
             if edited is None:
                 continue
@@ -562,8 +568,14 @@ def open_world_examples(
             # No "X DBA <a random supplier>": the payee would be that supplier as much as X.
             name = noisy_name(source, all_names, rng, supplier.category, dba=False)
         default_state = None
-        if rng.random() < 0.3:  # the source system pays mostly in one state
-            default_state = place["state"] if place["state"] and rng.random() < 0.85 else rng.choice(states)
+        if rng.random() < 0.3:  # the source system pays mostly in one state: the payee's, mostly
+            home = supplier.state if len(supplier.state) == 2 else None
+            default_state = home if home and rng.random() < 0.85 else rng.choice(states)
+        # Made up, yet the name of an indexed supplier: it would be mislabelled (a foreign
+        # namesake carries the indexed name by construction; its legal form and place differ).
+        if (truth is None and kind != "foreign_namesake" and index_keys is not None
+                and _names_an_indexed_supplier(name, index_keys)):
+            continue
         examples.append(Example(name, **place, truth=truth, kind=kind, default_state=default_state))
     return examples
 
@@ -627,7 +639,8 @@ def log_likelihood(groups: list[Group], weights: list[float], l2: float) -> floa
 AGAINST_ONLY = frozenset({
     "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "legal_form_conflict", "kind_conflict",
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
-    "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name",
+    "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",
+    "common_name_government", "common_name_business", "log_namesakes_unplaced", "log_namesakes_state_pinned",
     "short_name", "ends_in_joiner",
 })
 
@@ -737,7 +750,8 @@ def open_world(args: argparse.Namespace, suppliers: list[Supplier], seed: int) -
     indexed, absent = open_world_split(suppliers, salt=args.seed)
     index, build_s = build_index(indexed)
     print(f"open-world index: {len(indexed):,} suppliers ({build_s:.0f} s); {len(absent):,} absent", flush=True)
-    return index, open_world_examples(indexed, absent, args.synthetic, random.Random(seed))
+    keys = frozenset(index.name_suppliers)
+    return index, open_world_examples(indexed, absent, args.synthetic, random.Random(seed), keys)
 
 
 def calibrate(args: argparse.Namespace) -> None:
@@ -745,7 +759,8 @@ def calibrate(args: argparse.Namespace) -> None:
     suppliers = load_suppliers(args.suppliers)
     index, fitting = open_world(args, suppliers, seed=args.seed)
     checking = open_world_examples(
-        *open_world_split(suppliers, salt=args.seed), args.synthetic // 2, random.Random(args.seed + 1)
+        *open_world_split(suppliers, salt=args.seed), args.synthetic // 2, random.Random(args.seed + 1),
+        frozenset(index.name_suppliers),
     )
     weights = [0.0] * len(FEATURES)
     held: frozenset[int] = frozenset()
@@ -769,6 +784,37 @@ def calibrate(args: argparse.Namespace) -> None:
     open_world_report(index, checking, {supplier.supplier_id: supplier for supplier in suppliers})
 
 
+SLICE_DIR = ROOT / "tests" / "fixtures" / "open_world"
+
+
+def write_slice(args: argparse.Namespace) -> None:
+    """A small fixed open-world slice for tests/: payees of one draw and, as its index, every
+    indexed supplier any of them was weighed against (plus each present payee's truth)."""
+    suppliers = load_suppliers(args.suppliers)
+    index, examples = open_world(args, suppliers, seed=args.open_world_seed + 1)
+    examples = examples[: args.slice]
+    keep: set[str] = set()
+    for example in examples:
+        result = example.match(index)
+        keep.update(view.supplier_id for view in result.candidates)
+        if example.truth:
+            keep.add(example.truth)
+    SLICE_DIR.mkdir(parents=True, exist_ok=True)
+    with (SLICE_DIR / "suppliers.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SUPPLIER_FIELDS)
+        for supplier in suppliers:
+            if supplier.supplier_id in keep:
+                writer.writerow([getattr(supplier, field) for field in SUPPLIER_FIELDS])
+    with (SLICE_DIR / "payees.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "name", "city", "state", "postal_code", "default_state", "truth"])
+        for example in examples:
+            writer.writerow([example.kind, example.name, example.city or "", example.state or "",
+                             example.postal_code or "", example.default_state or "", example.truth or ""])
+    print(f"wrote {len(examples)} payees and {len(keep)} suppliers to {SLICE_DIR}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -781,8 +827,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic", type=int, default=10000, help="open-world queries (fitting and evaluation)")
     parser.add_argument("--open-world-seed", type=int, default=1007, help="draw of the evaluated open world")
     parser.add_argument("--l2", type=float, default=1.0, help="ridge penalty of the calibration fit")
+    parser.add_argument("--write-slice", action="store_true", help="write the open-world slice of tests/fixtures")
+    parser.add_argument("--slice", type=int, default=600, help="payees in that slice")
     args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], None] = calibrate if args.calibrate else benchmark
+    run: Callable[[argparse.Namespace], None] = (
+        calibrate if args.calibrate else write_slice if args.write_slice else benchmark
+    )
     run(args)
 
 

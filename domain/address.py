@@ -33,11 +33,12 @@ from scourgify.address_constants import (
 )
 from scourgify.normalize import normalize_addr_str
 
+from domain.vocabulary import US_COUNTRY_NAMES
+
 AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
 AddressKind = Literal["street", "po_box"]
 Agreement = Literal["agree", "near", "disagree", "unknown"]
 
-US_COUNTRY_NAMES = frozenset({"US", "USA", "U S", "U S A", "UNITED STATES", "UNITED STATES OF AMERICA", "AMERICA"})
 US_STATE_CODES = frozenset(STATE_ABBREVIATIONS.values())
 # Parts a payee line may carry that are not the address: who to send it to.
 _ATTENTION = re.compile(r"^\s*(?:ATTN|ATTENTION|C\s*/\s*O|CARE\s+OF|C-O)\b[\s:.\-]*(.*)$")

@@ -162,6 +162,11 @@ DESCRIPTOR_TAIL_WORDS = frozenset(
     "LOCKBOX RECEIVABLE SALES US USA AMERICA AMERICAS NORTH HOLDINGS OPERATIONS".split()
 )
 
+# The United States as records write it (normalised: "U.S.A." is "U S A").
+US_COUNTRY_NAMES = frozenset({"US", "USA", "U S", "U S A", "UNITED STATES", "UNITED STATES OF AMERICA", "AMERICA"})
+# A name ending in one of these says its holder is the US arm ("ACME AMERICA", "ACME USA INC").
+US_COUNTRY_WORDS = frozenset("US USA AMERICA AMERICAS".split())
+
 # Name words of bodies that are one organisation nationwide: their registered address is a
 # head office, and a payee paid elsewhere is still them.
 NATIONAL_BODY_WORDS = frozenset("NATIONAL AMERICAN INTERNATIONAL UNITED STATES US USA FEDERAL".split())

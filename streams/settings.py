@@ -13,9 +13,9 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, StringConstraints, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -142,8 +142,10 @@ class Settings(BaseSettings):
     # Where payees usually are, as weak match evidence where a record gives no state or country:
     # per source system ("US-AZ" or "US", JSON: {"ap-scottsdale": "US-AZ"}), else this country
     # ("" for none).
-    source_default_places: dict[str, str] = Field(default_factory=dict)
-    default_country: str = "US"
+    source_default_places: dict[str, Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z]{2})?$")]] = Field(
+        default_factory=dict
+    )
+    default_country: str = Field(default="US", pattern=r"^([A-Z]{2})?$")
 
     # LLM (any OpenAI-compatible endpoint); disabled when no base URL is set.
     llm_base_url: str | None = None

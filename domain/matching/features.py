@@ -25,6 +25,7 @@ from domain.vocabulary import (
     FOR_PROFIT_FAMILIES,
     LEGAL_FORM_FAMILY,
     NATIONAL_BODY_WORDS,
+    US_COUNTRY_NAMES,
     US_STATE_BY_NAME,
     US_STATE_CODES,
 )
@@ -45,10 +46,10 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -12.2365, 3.7193, 5.1457, 6.3928, -2.1677, 1.5131, -3.2848, -0.9900, -1.9840, -3.3874, -1.0000, -2.7853, 0.0000,
-    -3.0599, 1.8127, -2.8497, -1.1824, -1.6074, -0.5799, -0.0956,
-    2.2382, -2.9925, 3.0905, -2.1573, 2.9208, -1.4874, -2.9417, -5.0998, 0.0000, -2.0828, -2.3502, -1.9488,
-    0.3979, -1.0267, -0.7182, -0.4216, -0.8898,
+    -11.3093, 3.6192, 3.6362, 6.8244, -0.7046, 0.8912, -2.0652, -0.2113, -2.7968, -2.1913, -2.3041, -3.3715, 0.0000,
+    -3.1633, 2.3791, -2.3094, -0.3259, -2.2250, -0.7865, 0.0000,
+    2.7915, -2.2818, 2.5800, -1.6661, 3.1339, -1.2493, -2.3267, -5.8216, 2.4067, -2.9865, -1.3182, -0.7024,
+    0.2306, -0.9244, -0.6749, 0.0000, -0.3637,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -64,7 +65,6 @@ MIN_TYPO_TOKEN = 4
 SHORT_NAME_CHARS = 4
 # Government bodies that are one organisation nationwide (registry "code" field).
 _NATIONAL_GOVERNMENT_CODES = frozenset({"Federal", "Federal - Executive", "Federal - Legislative", "Federal - Judicial"})
-_COUNTRY_ALIASES = {"USA": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "U S A": "US"}
 _FOR_PROFIT_FORMS = frozenset({"CO", "CORP", "LTD"})
 
 
@@ -90,7 +90,7 @@ class Location(NamedTuple):
 
 def country_code(raw: str | None) -> str:
     text = normalize_place(raw)
-    return _COUNTRY_ALIASES.get(text, text)
+    return "US" if text in US_COUNTRY_NAMES else text
 
 
 class QueryPlace(NamedTuple):
@@ -102,6 +102,7 @@ class QueryPlace(NamedTuple):
     default_state: str
     default_country: str
     city_in_name: bool = False  # "TOWN OF SHARON" in Sharon: the city agrees by the name alone
+    country_from_name: bool = False  # "ACME AMERICA": a country, but no place to pin a local body
 
     @classmethod
     def of(
@@ -122,7 +123,7 @@ class QueryPlace(NamedTuple):
     @property
     def placed(self) -> bool:
         """Whether anything says where the payee is."""
-        return bool(self.location or self.country or self.default_state)
+        return bool(self.location or (self.country and not self.country_from_name) or self.default_state)
 
 
 def primary_family(legal_suffixes: Iterable[str]) -> str:
@@ -204,9 +205,10 @@ def holder_features(payee: PayeeForms, holder: HolderKind, name: NameCommonness)
     profit is not a nonprofit or a government body; and an everyday name weighs differently
     with each kind of holder (namesake nonprofits abound, namesake manufacturers are rare)."""
     form_conflict = bool(payee.family and holder.legal_family and payee.family != holder.legal_family)
+    # A government body is incorporated under no legal form at all.
     kind_conflict = holder.category in ("nonprofit", "government") and bool(
         {form for form in payee.forms - holder.legal_forms
-         if form in _FOR_PROFIT_FORMS or LEGAL_FORM_FAMILY[form] in FOR_PROFIT_FAMILIES}
+         if holder.category == "government" or form in _FOR_PROFIT_FORMS or LEGAL_FORM_FAMILY[form] in FOR_PROFIT_FAMILIES}
     )
     common = (
         name.plain if holder.category == "nonprofit" else 0.0,
@@ -255,14 +257,21 @@ def real_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
     name_only = [token for token in name_tokens if token not in query_tokens and is_real_word(token)]
     return any(
         abs(len(a) - len(b)) <= 1 and DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+        and not _plural_of(a, b)
         for a in query_only
         for b in name_only
     )
 
 
+def _plural_of(a: str, b: str) -> bool:
+    """SYSTEM / SYSTEMS, TOOL / TOOLS: one word, singular and plural."""
+    shorter, longer = sorted((a, b), key=len)
+    return longer == shorter + "S"
+
+
 def invented_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
     """The word that singles the name out — an invented one, no dictionary word — differs by a
-    letter: IDENTIV / IDENTIX, TESSCO / TEDSCO, CODECO / WODECO are other companies as often as
+    letter: ZENTRIV / ZENTRIX, BELCO / BELKO are other companies as often as
     they are typos."""
     query_only = [token for token in query_tokens if token not in name_tokens and len(token) >= MIN_TYPO_TOKEN]
     name_only = [
@@ -275,8 +284,14 @@ def invented_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
 
 
 def affiliated_body(query_tokens: list[str], name_tokens: list[str]) -> bool:
-    """A word naming an affiliated body ("FOUNDATION", "EMPLOYEES", "CHAPTER") on one side only."""
-    return bool((set(query_tokens) ^ set(name_tokens)) & AFFILIATED_BODY_WORDS)
+    """A word naming an affiliated body ("FOUNDATION", "EMPLOYEES", "CHAPTER") on one side only,
+    not merely misspelt there ("UNOIN PACIFIC" is "UNION PACIFIC")."""
+    query_only, name_only = set(query_tokens) - set(name_tokens), set(name_tokens) - set(query_tokens)
+    return any(
+        word in AFFILIATED_BODY_WORDS and not any(token_credit(word, other, cut=False) for other in others)
+        for words, others in ((query_only, name_only), (name_only, query_only))
+        for word in words
+    )
 
 
 def places_agree(a: str, b: str) -> bool:
@@ -324,7 +339,7 @@ def place_features(
         national_conflict = 0.0 if holder.category == "government" else 1.0
     country_conflicts = float(bool(query.country and holder.country and query.country != holder.country))
     default_agrees = default_conflicts = 0.0
-    if not query.location.state and not query.country:
+    if not query.location.state and (not query.country or query.country_from_name):
         if query.default_state and location.state:
             same_state = query.default_state == location.state
             default_agrees, default_conflicts = float(same_state), float(not same_state and not holder.national)

@@ -55,10 +55,10 @@ from domain.matching.features import (
     PayeeForms,
     QueryPlace,
 )
-from domain.matching.world import JOINERS, commonness
+from domain.matching.world import JOINERS, commonness, warm_up
 from domain.normalize import CUT_NAME_MIN_CHARS, NormalizedName, loose_keys, normalize_name
 from domain.suppliers import Supplier
-from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_STATE_NAME_WORDS
+from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_COUNTRY_WORDS, US_STATE_NAME_WORDS
 
 MatchType = Literal["exact", "fuzzy", "none"]
 Decision = Literal["matched", "ambiguous", "none"]
@@ -208,13 +208,22 @@ def descriptor_readings(key: str) -> tuple[str, ...]:
     return (" ".join(rest),)
 
 
+# A few hundred kinds of holder among hundreds of thousands of suppliers: one object each.
+_HOLDER_KINDS: dict[HolderKind, HolderKind] = {}
+
+
+def shared_kind(kind: HolderKind) -> HolderKind:
+    return _HOLDER_KINDS.setdefault(kind, kind)
+
+
 def make_entry(supplier: Supplier) -> Entry:
     main = normalize_name(supplier.name)
+    kind = HolderKind.of(supplier, main)
     return Entry(
         supplier=supplier,
         names=_supplier_names(supplier, main),
         location=Location.of(supplier.city, supplier.state, supplier.postal_code),
-        kind=HolderKind.of(supplier, main),
+        kind=shared_kind(kind),
         digest=supplier_digest(supplier),
     )
 
@@ -240,6 +249,7 @@ class SupplierIndex:
         # Namesakes that together are at least this likely go to review as ambiguous.
         self.review_floor = review_floor
         self.weights = tuple(weights)
+        warm_up()  # load the word frequencies now, not on the first payee
         self.entries: dict[str, Entry] = {}
         self.name_suppliers: dict[str, set[str]] = {}  # name key → supplier ids
         self.compact_names: dict[str, set[str]] = {}  # name key without spaces → name keys
@@ -342,9 +352,11 @@ class SupplierIndex:
         query = normalize_name(name)
         if not query.key:
             return _no_match(0.0, None, "no name to match")
+        # "ACME AMERICA", "ACME USA INC": the name itself says where the payee is.
+        named_country = "US" if not country and set(query.tokens[-2:]) & US_COUNTRY_WORDS else None
         place = QueryPlace.of(
-            Location.of(city, state, postal_code), country, default_state, default_country
-        ).naming(query.tokens)
+            Location.of(city, state, postal_code), country or named_country, default_state, default_country
+        ).naming(query.tokens)._replace(country_from_name=named_country is not None)
         candidates = self.candidates(query, place)
         if not candidates:
             return _no_match(0.0, None, "no supplier with a similar name")
@@ -663,6 +675,11 @@ class SupplierIndex:
         match_type: MatchType = "exact" if top.features[_EXACT] else "fuzzy"
         margin = score - (runner[1] if runner else 0.0)
         explained = F.evidence(self.weights, top.features)
+        if len(group) > 1:
+            # The group counts as one payee: its copies' probabilities add up, as if its utility
+            # were log(sum of exp(utility)) — the extra term makes the explanation sum to the score.
+            copies = math.log(math.fsum(math.exp(member.utility - top.utility) for member, _ in group))
+            explained += (Evidence("registered_copies", float(len(group)), round(copies, 4)),)
         if score >= self.match_threshold and margin >= self.ambiguity_margin:
             reason = F.why(top.features, place)
             if len(group) > 1:

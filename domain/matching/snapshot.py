@@ -12,7 +12,7 @@ import pickle
 from pathlib import Path
 
 from domain.matching.features import HolderKind, Location
-from domain.matching.index import Entry, SupplierIndex
+from domain.matching.index import Entry, SupplierIndex, shared_kind
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
 SNAPSHOT_FORMAT = 2
@@ -79,7 +79,9 @@ def restore(index: SupplierIndex, path: str | Path) -> SupplierIndex:
             raise ValueError("snapshot written by other normalisation code")
         for values, names, place, kind, digest in state["rows"]:
             supplier = Supplier(*values)
-            index.entries[supplier.supplier_id] = Entry(supplier, names, Location(*place), HolderKind(*kind), digest)
+            index.entries[supplier.supplier_id] = Entry(
+                supplier, names, Location(*place), shared_kind(HolderKind(*kind)), digest
+            )
     finally:
         if collecting:
             gc.enable()

@@ -1,8 +1,8 @@
 """How common a name's words are in the wider world, not just in this supplier list.
 
-A name made of everyday words ("HOMEWARD BOUND", "A NEW LEAF", "STORM") is carried by many
+A name made of everyday words ("SAFE HARBOR", "NEW HORIZONS", "THUNDER") is carried by many
 organisations that no supplier list holds, so sharing it with one supplier is weak evidence; an
-invented word ("DAKTRONICS") is strong evidence. English word frequencies come from
+invented word ("QUORVANTIX") is strong evidence. English word frequencies come from
 ``wordfreq`` (shipped with the package, no download), as Zipf values: log10 of a word's
 frequency per billion words, 0 for unseen words, about 7 for "the".
 """
@@ -33,6 +33,10 @@ def zipf(token: str) -> float:
     """Zipf frequency of an upper-case token in English (0 when unseen)."""
     frequency = _frequencies().get(token.lower(), 0.0)
     return max(0.0, math.log10(frequency * 1e9)) if frequency else 0.0
+
+
+def warm_up() -> None:
+    _frequencies()
 
 
 def is_real_word(token: str) -> bool:
