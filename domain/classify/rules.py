@@ -415,8 +415,8 @@ def _person_reading(
     """The person's-name reading of the words, if they really are census given names and surnames in
     a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL.
     Failing that, up to three words free of organisation words, with a census surname and given names
-    no census lists: GIVEN [MIDDLE] SURNAME or SURNAME, GIVEN [MIDDLE] ("LIQING ZHANG", "ZHANG,
-    LIQING"). `typed` holds the words before typo correction."""
+    no census lists: GIVEN [MIDDLE] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN [MIDDLE]
+    ("LIQING ZHANG", "ZHANG, LIQING", "ZHANG LIQING"). `typed` holds the words before typo correction."""
     core: list[int] = []
     comma_core: int | None = None
     # "VAN LOAN", "DE LA ROSA": the word after a particle is a surname.
@@ -497,7 +497,16 @@ def _person_reading(
         and all(middle(i) or i in unlisted for i in core[1:-1])
     ):
         return unlisted_reading(core[-1], False)
-    # Surname first without a comma ("ZHANG LIQING") is not read so: "MONTE CALVARIO" is a place.
+    # Surname first without a comma ("ZHANG LIQING") only with a surname of some currency that is no
+    # given name: "MONTE CALVARIO" is a place, "FAIT PLANTERS" a shop.
+    surname_first = tokens[core[0]]
+    if (
+        plain_surname(core[0])
+        and surname_first not in names.first
+        and names.last_frequency(surname_first) >= _RARE_SURNAME_SHARE
+        and all(i in unlisted for i in core[1:])
+    ):
+        return unlisted_reading(core[0], False)
     return None
 
 

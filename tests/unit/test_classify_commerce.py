@@ -42,6 +42,8 @@ def test_a_single_word_shaped_like_a_name_is_a_business_below_review(name: str) 
         "Priya Patel",
         "Arvind K Sharma",
         "ZHANG, LIQING",
+        "ZHANG LIQING",
+        "WANG ZHIWEI",
         "Sanjay Gupta",
         "Zhiwei Wang",
         "Nguyen Van Minh",
@@ -72,8 +74,9 @@ def test_an_unlisted_given_name_is_no_misspelt_keyword() -> None:
         "SAFE EMBRACE",
         # a brand and a city that is also a rare surname
         "SIGNARAMA TEMPE",
-        # surname first without a comma is no person's name here
+        # surname first without a comma: only a surname of some currency that is no given name
         "MONTE CALVARIO",
+        "FAIT PLANTERS",
         # more than three words
         "ORGANIZACION PACIENTES DE ESCLEROSI",
     ],
