@@ -67,6 +67,8 @@ _LEARNED_BRAND_LOG_ODDS = 2.0
 # Given names of other cultures are rare in English text (ARVIND 2.8, XIN 2.8, NGUYEN 3.2 Zipf);
 # MODE, EMBRACE or BEAST are words, not names.
 _UNLISTED_GIVEN_MAX_ZIPF = 3.5
+# ASOCIACION, ORGANIZACION, FUNDATION: abstract nouns, never given names.
+_ABSTRACT_NOUN_ENDINGS = ("CION", "TION")
 # Beside such a given name, the surname must not be a word of organisation names as well
 # (HOUSE, MUSIC, HAVEN: learned log odds >= 1): "SONY MUSIC", "GAIA HOME" are no people.
 _UNLISTED_SURNAME_MAX_LOG_ODDS = 1.0
@@ -306,6 +308,7 @@ def _may_be_unlisted_given_name(typed: str, corrected: str, names: NameFrequenci
         and _industry_word(typed) is None
         and not _looks_like_brand_word(typed, names)
         and zipf(typed) < _UNLISTED_GIVEN_MAX_ZIPF
+        and not typed.endswith(_ABSTRACT_NOUN_ENDINGS)
     )
 
 
