@@ -291,6 +291,20 @@ def _industry_word(token: str) -> commerce.IndustryWord | None:
     return industry if industry is not None and industry.log_odds > 0 else None
 
 
+@cache
+def _census_name_edges() -> tuple[frozenset[str], frozenset[str]]:
+    """The first two and the last two letters of every census given name and surname."""
+    names = name_frequencies()
+    every = [name for name in (*names.first, *names.last) if len(name) >= 2]
+    return frozenset(name[:2] for name in every), frozenset(name[-2:] for name in every)
+
+
+def _edges_like_a_name(token: str) -> bool:
+    """Opens and ends as some census name does: not MCESD, ZETX, NLEOMF."""
+    openings, endings = _census_name_edges()
+    return token[:2] in openings and token[-2:] in endings
+
+
 def _may_be_unlisted_given_name(typed: str, corrected: str, names: NameFrequencies) -> bool:
     """A word no census list holds, shaped like a name and carrying no organisation evidence: a given
     name of a culture the 1990 US census hardly covers (LIQING, ARVIND, ZHIWEI). `corrected` is the
@@ -309,6 +323,7 @@ def _may_be_unlisted_given_name(typed: str, corrected: str, names: NameFrequenci
         and not _looks_like_brand_word(typed, names)
         and zipf(typed) < _UNLISTED_GIVEN_MAX_ZIPF
         and not typed.endswith(_ABSTRACT_NOUN_ENDINGS)
+        and _edges_like_a_name(typed)
     )
 
 
@@ -744,9 +759,10 @@ def _could_be_a_business(tokens: list[str], reading: _PersonReading | None, name
 
 
 def _commercial_single_word(token: str) -> bool:
-    """A one-word name shaped as no given name is: an acronym (QTX, CDW), a word organisation names
-    are full of (AMAZON), or a compound of a business word (MISCOWATER, HONORHEALTH)."""
-    if len(token) <= 3 or not token.isalpha() or _VOWELS.isdisjoint(token):
+    """A one-word name shaped as no given name is: an acronym (QTX, CDW, or letters no census name
+    opens or ends with: MCESD), a word organisation names are full of (AMAZON), or a compound of a
+    business word (MISCOWATER, HONORHEALTH)."""
+    if len(token) <= 3 or not token.isalpha() or _VOWELS.isdisjoint(token) or not _edges_like_a_name(token):
         return True
     if token_model().words.get(token, 0.0) >= _LEARNED_BRAND_LOG_ODDS:
         return True

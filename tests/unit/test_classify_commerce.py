@@ -20,8 +20,9 @@ def call(name: str) -> tuple[str, float]:
     return result.entity_type, result.confidence
 
 
-# An acronym, a number, a word organisation names are full of, or a compound with a business word.
-@pytest.mark.parametrize("name", ["QTX", "3M", "KPMG", "GLOWHEALTH", "BRIGHTPLUMBING", "PIXELWORKS"])
+# An acronym (or letters no census name opens or ends with), a number, a word organisation names
+# are full of, or a compound with a business word.
+@pytest.mark.parametrize("name", ["QTX", "3M", "KPMG", "NLARO", "GLOWHEALTH", "BRIGHTPLUMBING", "PIXELWORKS"])
 def test_a_single_word_of_commercial_shape_is_a_confident_business(name: str) -> None:
     entity_type, confidence = call(name)
     assert entity_type == "business" and confidence >= REVIEW_THRESHOLD
