@@ -70,7 +70,7 @@ _UNLISTED_GIVEN_MAX_ZIPF = 3.5
 # ASOCIACION, ORGANIZACION, FUNDATION: abstract nouns, never given names.
 _ABSTRACT_NOUN_ENDINGS = ("CION", "TION")
 # Beside such a given name, the surname must not be a word of organisation names as well
-# (HOUSE, MUSIC, HAVEN: learned log odds >= 1): "SONY MUSIC", "GAIA HOME" are no people.
+# (HOUSE, MUSIC, HAVEN: learned log odds >= 1): "VELTA MUSIC", "NUVI HOME" are no people.
 _UNLISTED_SURNAME_MAX_LOG_ODDS = 1.0
 # A business word this long opening or closing a one-word name makes it a compound brand (MISCOWATER).
 _COMPOUND_PART_LENGTH = 5
@@ -328,7 +328,7 @@ def _may_be_unlisted_given_name(typed: str, corrected: str, names: NameFrequenci
 
 
 def _free_of_organisation_words(token: str) -> bool:
-    """No listed organisation or government word, nor an industry word: TEMPLE in "TEMPLE BNAI ABRAHAM"."""
+    """No listed organisation or government word, nor an industry word: TEMPLE in "TEMPLE BNAI ISRAEL"."""
     return token not in lexicon.WORDS and _industry_word(token) is None
 
 
@@ -502,7 +502,7 @@ def _person_reading(
         return given(index) or index in unlisted
 
     def plain_surname(index: int) -> bool:
-        # A census surname itself, not a word after a particle ("DE ESCLEROSI").
+        # A census surname itself, not a word made one by a particle before it ("DE ...").
         return index not in unlisted and tokens[index] in names.last and _plain_surname(tokens[index], names)
 
     if comma_form:
@@ -516,7 +516,7 @@ def _person_reading(
     ):
         return unlisted_reading(core[-1], False)
     # Surname first without a comma ("ZHANG LIQING") only with a surname of some currency that is no
-    # given name: "MONTE CALVARIO" is a place, "FAIT PLANTERS" a shop.
+    # given name: MONTE (a given name) opens place names, a rare surname opens many a shop name.
     surname_first = tokens[core[0]]
     if (
         plain_surname(core[0])
