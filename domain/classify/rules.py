@@ -14,6 +14,8 @@ from functools import cache
 
 from rapidfuzz.distance import Levenshtein
 
+from domain.matching.world import zipf
+
 from . import commerce, lexicon
 from .census_names import NameFrequencies, name_frequencies
 from .lexicon import Evidence
@@ -23,7 +25,7 @@ from .text import has_digit, tokenize
 from .token_model import token_model
 
 # Bump whenever the rules, word lists or weights change: stored results carry it.
-RULES_VERSION = "2026.1"
+RULES_VERSION = "2026.2"
 
 _MAX_PHRASE_LENGTH = max(len(phrase) for phrase in lexicon.PHRASES)
 _CARE_OF = re.compile(r"\b(?:C/O|C\\O|CARE OF|ATTN:?|ATTENTION|FBO|F/B/O)\b", re.IGNORECASE)
@@ -55,8 +57,24 @@ _MAX_MODEL_LOG_ODDS = 8.0
 # business word (2.0).
 _INDUSTRY_WORD_WEIGHT = 0.4
 # Names that read as a person but could as well be a business ("HARRIS" alone, "SHERWIN WILLIAMS",
-# "DAVID STEEL") stay below the review threshold (0.75): a person looks at them.
-_AMBIGUOUS_PERSON_CONFIDENCE = 0.72
+# "DAVID STEEL", "LIQING ZHANG"), or as a brand but could as well be a given name ("ARVIND", "ZOOMLY"),
+# stay below the review threshold (0.75) and above the LLM threshold (0.70): a person looks at them.
+_PERSON_OR_BUSINESS_CONFIDENCE = 0.72
+# A given name the census does not list counts for about half a common census given name (1.6).
+_UNLISTED_GIVEN_SCORE = 0.8
+# A word seen this strongly in organisation names (log odds) is a brand, not a given name (AMAZON).
+_LEARNED_BRAND_LOG_ODDS = 2.0
+# Given names of other cultures are rare in English text (ARVIND 2.8, XIN 2.8, NGUYEN 3.2 Zipf);
+# MODE, EMBRACE or BEAST are words, not names.
+_UNLISTED_GIVEN_MAX_ZIPF = 3.5
+# ASOCIACION, ORGANIZACION, FUNDATION: abstract nouns, never given names.
+_ABSTRACT_NOUN_ENDINGS = ("CION", "TION")
+# Beside such a given name, the surname must not be a word of organisation names as well
+# (HOUSE, MUSIC, HAVEN: learned log odds >= 1): "VELTA MUSIC", "NUVI HOME" are no people.
+_UNLISTED_SURNAME_MAX_LOG_ODDS = 1.0
+# A business word this long opening or closing a one-word name makes it a compound brand (MISCOWATER).
+_COMPOUND_PART_LENGTH = 5
+_VOWELS = frozenset("AEIOUY")
 
 
 @dataclass(slots=True)
@@ -116,8 +134,9 @@ def _correct_typo(token: str, names: NameFrequencies) -> str | None:
     return next(iter(candidates)) if len(candidates) == 1 else None
 
 
-def _normalise_tokens(tokens: tuple[str, ...], names: NameFrequencies) -> tuple[list[str], int]:
-    """Joins spelt-out legal forms (L L C) and corrects keyword typos; returns tokens and typo count."""
+def _normalise_tokens(tokens: tuple[str, ...], names: NameFrequencies) -> tuple[list[str], list[str]]:
+    """Joins spelt-out legal forms (L L C), then corrects keyword typos; returns the joined tokens
+    as typed and as corrected (a word a keyword away may be a given name: LIQING, not LIVING)."""
     joined: list[str] = []
     position = 0
     while position < len(tokens):
@@ -131,14 +150,11 @@ def _normalise_tokens(tokens: tuple[str, ...], names: NameFrequencies) -> tuple[
         else:
             joined.append(tokens[position])
             position += 1
-    corrections = 0
+    corrected = list(joined)
     for index, token in enumerate(joined):
         if not _known_token(token):
-            corrected = _correct_typo(token, names)
-            if corrected is not None:
-                joined[index] = corrected
-                corrections += 1
-    return joined, corrections
+            corrected[index] = _correct_typo(token, names) or token
+    return joined, corrected
 
 
 def _looks_like_brand_word(token: str, names: NameFrequencies) -> bool:
@@ -174,6 +190,8 @@ class _PersonReading:
     comma_form: bool
     # The given-name slot holds a word more common as a surname ("SHERWIN WILLIAMS").
     surname_as_given: bool
+    # Positions of given names the census does not list ("LIQING ZHANG"): a weaker reading.
+    unlisted_given: frozenset[int] = frozenset()
 
 
 def _collect_evidence(
@@ -260,12 +278,64 @@ def _add_word_evidence(
     if commerce.is_foreign_trade_word(token, names.is_name(token)):
         tallies["commerce"].add(position, _FOREIGN_TRADE_EVIDENCE, "foreign-language trade word")
         return
-    industry = commerce.industry_words().get(token)
-    if industry is not None and industry.log_odds > 0:
+    industry = _industry_word(token)
+    if industry is not None:
         evidence = Evidence("business", _INDUSTRY_WORD_WEIGHT * industry.log_odds, industry.sic_code)
         tallies["commerce"].add(position, evidence, "industry word " + token)
     elif _looks_like_brand_word(token, names):
         tallies["business"].add(position, _BRAND_WORD_EVIDENCE, "brand-style word")
+
+
+def _industry_word(token: str) -> commerce.IndustryWord | None:
+    industry = commerce.industry_words().get(token)
+    return industry if industry is not None and industry.log_odds > 0 else None
+
+
+@cache
+def _census_name_edges() -> tuple[frozenset[str], frozenset[str]]:
+    """The first two and the last two letters of every census given name and surname."""
+    names = name_frequencies()
+    every = [name for name in (*names.first, *names.last) if len(name) >= 2]
+    return frozenset(name[:2] for name in every), frozenset(name[-2:] for name in every)
+
+
+def _edges_like_a_name(token: str) -> bool:
+    """Opens and ends as some census name does: not MCESD, ZETX, NLEOMF."""
+    openings, endings = _census_name_edges()
+    return token[:2] in openings and token[-2:] in endings
+
+
+def _may_be_unlisted_given_name(typed: str, corrected: str, names: NameFrequencies) -> bool:
+    """A word no census list holds, shaped like a name and carrying no organisation evidence: a given
+    name of a culture the 1990 US census hardly covers (LIQING, ARVIND, ZHIWEI). `corrected` is the
+    keyword it is one typo away from, if any: a typo of a listed organisation word is that word."""
+    return (
+        len(typed) >= 2
+        and typed.isalpha()
+        and not _VOWELS.isdisjoint(typed)
+        and not names.is_name(typed)
+        and not _known_token(typed)
+        and typed not in lexicon.US_STATES
+        and corrected not in lexicon.WORDS
+        and corrected not in lexicon.LEGAL_SUFFIXES
+        and not commerce.is_foreign_trade_word(typed, False)
+        and _industry_word(typed) is None
+        and not _looks_like_brand_word(typed, names)
+        and zipf(typed) < _UNLISTED_GIVEN_MAX_ZIPF
+        and not typed.endswith(_ABSTRACT_NOUN_ENDINGS)
+        and _edges_like_a_name(typed)
+    )
+
+
+def _free_of_organisation_words(token: str) -> bool:
+    """No listed organisation or government word, nor an industry word: TEMPLE in "TEMPLE BNAI ISRAEL"."""
+    return token not in lexicon.WORDS and _industry_word(token) is None
+
+
+def _plain_surname(token: str, names: NameFrequencies) -> bool:
+    """A surname that organisation names do not use as a word and that is no city: ZHANG, LI, PATEL,
+    not HOUSE, nor TEMPE in "SIGNARAMA TEMPE"."""
+    return token_model().words.get(token, 0.0) < _UNLISTED_SURNAME_MAX_LOG_ODDS and not _city((token,), names)
 
 
 def _joins_surnames_only(tokens: list[str], names: NameFrequencies) -> bool:
@@ -358,10 +428,13 @@ def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequen
 
 
 def _person_reading(
-    tokens: list[str], comma_split: int | None, names: NameFrequencies
+    tokens: list[str], typed: list[str], comma_split: int | None, names: NameFrequencies
 ) -> _PersonReading | None:
     """The person's-name reading of the words, if they really are census given names and surnames in
-    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL."""
+    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL.
+    Failing that, up to three words free of organisation words, with a census surname and given names
+    no census lists: GIVEN [MIDDLE] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN [MIDDLE]
+    ("LIQING ZHANG", "ZHANG, LIQING", "ZHANG LIQING"). `typed` holds the words before typo correction."""
     core: list[int] = []
     comma_core: int | None = None
     # "VAN LOAN", "DE LA ROSA": the word after a particle is a surname.
@@ -401,22 +474,57 @@ def _person_reading(
         )
         return _PersonReading(frozenset(core), surname_at, comma_form, surname_as_given)
 
-    if comma_core is not None and 0 < comma_core < len(core):
+    comma_form = comma_core is not None and 0 < comma_core < len(core)
+    if comma_form:
         surname_at, given_at = core[comma_core - 1], core[comma_core]
         if given(given_at) and surname(surname_at) and all(middle(i) for i in core[comma_core + 1 :]):
             return reading(given_at, surname_at, True)
-        return None
-    if given(core[0]) and surname(core[-1]) and all(middle(i) for i in core[1:-1]):
+    elif given(core[0]) and surname(core[-1]) and all(middle(i) for i in core[1:-1]):
         return reading(core[0], core[-1], False)
     # Without a comma, surname first only with initials after the given name ("TALBOT TERESE W"):
     # "CASA LUPITA" is no reversed name.
-    if (
+    elif (
         len(core) > 2
         and surname(core[0])
         and given(core[1])
         and all(len(tokens[i]) == 1 for i in core[2:])
     ):
         return reading(core[1], core[0], False)
+
+    unlisted = frozenset(i for i in core if _may_be_unlisted_given_name(typed[i], tokens[i], names))
+    if not unlisted or len(core) > 3 or not all(_free_of_organisation_words(typed[i]) for i in core):
+        return None
+
+    def unlisted_reading(surname_at: int, is_comma_form: bool) -> _PersonReading:
+        return _PersonReading(frozenset(core), surname_at, is_comma_form, False, unlisted)
+
+    def given_or_unlisted(index: int) -> bool:
+        return given(index) or index in unlisted
+
+    def plain_surname(index: int) -> bool:
+        # A census surname itself, not a word made one by a particle before it ("DE ...").
+        return index not in unlisted and tokens[index] in names.last and _plain_surname(tokens[index], names)
+
+    if comma_form:
+        if comma_core == 1 and plain_surname(core[0]) and all(given_or_unlisted(i) for i in core[1:]):
+            return unlisted_reading(core[0], True)
+        return None
+    if (
+        given_or_unlisted(core[0])
+        and plain_surname(core[-1])
+        and all(middle(i) or i in unlisted for i in core[1:-1])
+    ):
+        return unlisted_reading(core[-1], False)
+    # Surname first without a comma ("ZHANG LIQING") only with a surname of some currency that is no
+    # given name: MONTE (a given name) opens place names, a rare surname opens many a shop name.
+    surname_first = tokens[core[0]]
+    if (
+        plain_surname(core[0])
+        and surname_first not in names.first
+        and names.last_frequency(surname_first) >= _RARE_SURNAME_SHARE
+        and all(i in unlisted for i in core[1:])
+    ):
+        return unlisted_reading(core[0], False)
     return None
 
 
@@ -452,26 +560,26 @@ def _shape_evidence(
         business.add(0, _BRAND_AND_PLACE_EVIDENCE, "name and a US city")
 
 
-def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
-    """'SIGNARAMA TEMPE', 'LAS VEGAS ZENITH': a brand and a city. A one-word city that is
-    also a given name or a surname of some currency (NORMAN, AUSTIN, HENDERSON) may be a person's name
-    and does not count."""
-    places = commerce.us_places()
+def _city(words: tuple[str, ...], names: NameFrequencies) -> bool:
+    """A US city. A one-word city that is also a given name or a surname of some currency (NORMAN,
+    AUSTIN, HENDERSON) may be a person's name and does not count."""
+    if words not in commerce.us_places():
+        return False
+    word = words[0]
+    rare_name = word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE
+    return len(words) > 1 or rare_name
 
-    def city(words: tuple[str, ...]) -> bool:
-        if words not in places:
-            return False
-        word = words[0]
-        rare_name = word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE
-        return len(words) > 1 or rare_name
+
+def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
+    """'SIGNARAMA TEMPE', 'LAS VEGAS ZENITH': a brand and a city."""
 
     def given_names_only(words: list[str]) -> bool:
         # "NATALIE SUMMIT": a given name and a surname that happens to be a city.
         return all(len(word) == 1 or word in names.first for word in words)
 
     return any(
-        (city(tuple(tokens[-length:])) and not given_names_only(tokens[:-length]))
-        or (city(tuple(tokens[:length])) and not given_names_only(tokens[length:]))
+        (_city(tuple(tokens[-length:]), names) and not given_names_only(tokens[:-length]))
+        or (_city(tuple(tokens[:length]), names) and not given_names_only(tokens[length:]))
         for length in range(min(3, len(tokens) - 1), 0, -1)
     )
 
@@ -541,18 +649,22 @@ def classify_text(name: str) -> Classification:
     possessive = _POSSESSIVE.search(payee) is not None
     article_a = _LEADING_A.match(payee) is not None
     text = tokenize(payee)
-    tokens, corrections = _normalise_tokens(text.tokens, names)
+    typed, tokens = _normalise_tokens(text.tokens, names)
     leading_article = len(tokens) > 1 and tokens[0] == "THE"
     if leading_article:
-        tokens = tokens[1:]
+        typed, tokens = typed[1:], tokens[1:]
     if not tokens:
         return Classification("unknown", None, None, None, 0.0, "rules", "no letters or digits in name")
 
     estate = len(tokens) > 2 and tuple(tokens[:2]) in lexicon.ESTATE_MARKERS
     if estate:
-        tokens = tokens[2:]
+        typed, tokens = typed[2:], tokens[2:]
     comma_split = text.comma_split if len(tokens) == len(text.tokens) else None
-    reading = _person_reading(tokens, comma_split, names)
+    reading = _person_reading(tokens, typed, comma_split, names)
+    if reading is not None and reading.unlisted_given:
+        # The given names stand as typed: LIQING is no misspelt LIVING.
+        tokens = list(typed)
+    corrections = sum(typed_word != word for typed_word, word in zip(typed, tokens, strict=True))
     tallies = _collect_evidence(tokens, names, reading)
     business, government, commercial = tallies["business"], tallies["government"], tallies["commerce"]
     _shape_evidence(tokens, names, reading, commercial, article_a)
@@ -560,7 +672,9 @@ def classify_text(name: str) -> Classification:
         for position, evidence, label in commercial.evidence:
             business.add(position, evidence, label)
     lone_word = len(tokens) == 1 and tokens[0] not in lexicon.TITLES
+    single_word_only = False
     if lone_word and not government.evidence and not names.is_name(tokens[0]):
+        single_word_only = not business.evidence
         business.add(0, _SINGLE_WORD_EVIDENCE, "single-word name")
     if doing_business_as:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
@@ -571,11 +685,18 @@ def classify_text(name: str) -> Classification:
     if _joins_surnames_only(tokens, names):
         business.add(0, _FIRM_EVIDENCE, "surnames joined by &: firm name")
     person, titled = _person_score(tokens, comma_split, names)
+    if reading is not None and reading.unlisted_given:
+        person += _UNLISTED_GIVEN_SCORE
     # A person's name followed by organisation words names the organisation after the person
     # ("DAVID RICHARD GALLERY"): the organisation evidence counts against the person reading too.
     person = max(0.0, person - business.score - government.score)
 
-    model_log_odds = _model_log_odds(tokens, names)
+    # Word statistics learned from supplier names say nothing about a given name no census lists:
+    # foreign company names are full of them (XIN).
+    model_log_odds = _model_log_odds(
+        [token for index, token in enumerate(tokens) if reading is None or index not in reading.unlisted_given],
+        names,
+    )
     organisation_rules = max(business.score, government.score)
     organisation = organisation_rules + _MODEL_WEIGHT * max(0.0, model_log_odds)
     personal = person + _MODEL_WEIGHT * max(0.0, -model_log_odds)
@@ -587,8 +708,10 @@ def classify_text(name: str) -> Classification:
         method = "rules" if person > organisation_rules else "model"
         confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
         if not titled and (leading_article or _could_be_a_business(tokens, reading, names)):
-            confidence = min(confidence, _AMBIGUOUS_PERSON_CONFIDENCE)
+            confidence = min(confidence, _PERSON_OR_BUSINESS_CONFIDENCE)
         reason = "person-name structure (census given name / surname frequencies)"
+        if reading is not None and reading.unlisted_given:
+            reason = "person-name structure (census surname, given name the census does not list)"
         if titled:
             reason = "personal title and " + reason
         if method == "model":
@@ -602,6 +725,9 @@ def classify_text(name: str) -> Classification:
     if business.score and government.score:
         confidence = min(confidence, _confidence(organisation_rules, min(business.score, government.score)))
     confidence = _bounded(confidence - typo_penalty)
+    if single_word_only and not _commercial_single_word(tokens[0]):
+        # "ZOOMLY" or "ARVIND": a brand, or a given name the census does not list.
+        confidence = min(confidence, _PERSON_OR_BUSINESS_CONFIDENCE)
     if government.score > business.score and government.score >= _MIN_GOVERNMENT:
         return _organisation_result("government", government, confidence, method, "government words: ")
     if not business.evidence:
@@ -621,16 +747,35 @@ def _could_be_a_business(tokens: list[str], reading: _PersonReading | None, name
     """A lone name, words that are not a person's names in order, two surnames ("SHERWIN WILLIAMS"),
     or a surname that is also a trade word ("DAVID STEEL"): a person, or a business named so (as is
     a person's name after THE: "THE GEORGE HOWARD BAND")."""
-    if len(tokens) == 1 or reading is None:
+    if len(tokens) == 1 or reading is None or reading.unlisted_given:
         return True
     if reading.comma_form:
         return False
     surname = tokens[reading.surname]
-    industry = commerce.industry_words().get(surname)
-    trade_word = (industry is not None and industry.log_odds > 0) or (
+    trade_word = _industry_word(surname) is not None or (
         surname in lexicon.WORDS and lexicon.WORDS[surname].entity_type == "business"
     )
     return reading.surname_as_given or trade_word
+
+
+def _commercial_single_word(token: str) -> bool:
+    """A one-word name shaped as no given name is: an acronym (QTX, CDW, or letters no census name
+    opens or ends with: MCESD), a word organisation names are full of (AMAZON), or a compound of a
+    business word (MISCOWATER, HONORHEALTH)."""
+    if len(token) <= 3 or not token.isalpha() or _VOWELS.isdisjoint(token) or not _edges_like_a_name(token):
+        return True
+    if token_model().words.get(token, 0.0) >= _LEARNED_BRAND_LOG_ODDS:
+        return True
+
+    def business_word(part: str) -> bool:
+        evidence = lexicon.WORDS.get(part)
+        return _industry_word(part) is not None or (evidence is not None and evidence.entity_type == "business")
+
+    return any(
+        len(part) >= _COMPOUND_PART_LENGTH and business_word(part)
+        for cut in range(3, len(token) - 2)
+        for part in (token[:cut], token[cut:])
+    )
 
 
 def _bounded(confidence: float) -> float:

@@ -33,8 +33,12 @@ LLM_THRESHOLDS = Thresholds(review=0.75, llm=0.70)
 
 CONFIDENT_PEOPLE = ["Wojciech Przybylski", "Bartholomew Quigglesworth", "Tjorven Haugland"]
 UNSURE_PEOPLE = ["Chukwuemeka Okonkwo", "Adaeze Nwachukwu", "Thandiwe Mthembu", "Keoni Kahananui"]
-# People the rules guess, unsure, to be businesses (no organisation word): possibly personal too.
-GUESSED_BUSINESS_PEOPLE = ["Liqing Zhang", "Arvind", "KING, JO ANN and DAVID", "Xin Li"]
+# People the rules guess, unsure, to be businesses (no organisation word): possibly personal too
+# ("Li Xin": surname first without a comma is not read as a person's name).
+GUESSED_BUSINESS_PEOPLE = ["KING, JO ANN and DAVID", "Li Xin"]
+# Read as a person (a census surname and a given name the census does not list) or as a brand
+# (a lone name-shaped word), between the LLM and review thresholds: to review, never to the LLM.
+READ_AS_EITHER_PEOPLE = ["Liqing Zhang", "Arvind", "Xin Li"]
 # Handed to the LLM step by a worker under permissive privacy; this worker is strict.
 QUEUED_PERSON = "Chidinma Okafor"
 INVALID_PEOPLE = ["Zbigniew Brzeczyszczykiewicz", "Priyanka Raghunathan", "Oluwaseun Adebayo"]
@@ -80,7 +84,7 @@ def queued_handover() -> OutgoingRecord:
 def name_parts() -> set[str]:
     """Every word of every name, in the forms a leak would take; whole names for those whose words
     are common in other text ("and", "king")."""
-    words = {name.lower() for name in GUESSED_BUSINESS_PEOPLE}
+    words = {name.lower() for name in GUESSED_BUSINESS_PEOPLE + READ_AS_EITHER_PEOPLE}
     for name in CONFIDENT_PEOPLE + UNSURE_PEOPLE + INVALID_PEOPLE + CRASHING_PEOPLE + [QUEUED_PERSON]:
         words.update(word.lower() for word in name.split() if len(word) >= 3)
     words.update(("liqing", "zhang", "arvind"))
@@ -106,10 +110,17 @@ def test_names_of_individuals_do_not_leak(loaded_settings, start_worker, fake_ll
     assert all(classify_payee(name).confidence < settings.llm_threshold for name in UNSURE_PEOPLE + GUESSED_BUSINESS_PEOPLE)
     assert all(classify_payee(name).entity_type == "business" for name in GUESSED_BUSINESS_PEOPLE)
     assert all(classify_payee(name).confidence >= settings.llm_threshold for name in CONFIDENT_PEOPLE)
+    assert all(
+        settings.llm_threshold <= classify_payee(name).confidence < settings.review_threshold
+        for name in READ_AS_EITHER_PEOPLE
+    )
     worker = start_worker(settings)
     worker.wait_ready(timeout_s=90)
 
-    good = [record(f"g{i}", name) for i, name in enumerate(CONFIDENT_PEOPLE + UNSURE_PEOPLE + GUESSED_BUSINESS_PEOPLE)]
+    good = [
+        record(f"g{i}", name)
+        for i, name in enumerate(CONFIDENT_PEOPLE + UNSURE_PEOPLE + GUESSED_BUSINESS_PEOPLE + READ_AS_EITHER_PEOPLE)
+    ]
     invalid = invalid_records()
     publish_values(settings, good + invalid)
 
@@ -135,6 +146,7 @@ def test_names_of_individuals_do_not_leak(loaded_settings, start_worker, fake_ll
     withheld = {r["input"]["payee_name"] for r in results if PERSONAL_NAME_WITHHELD in r["review_reasons"]}
     assert withheld == {*UNSURE_PEOPLE, *GUESSED_BUSINESS_PEOPLE, QUEUED_PERSON}
     assert all(r["status"] == "review" and r["llm_privacy"] == "withheld" for r in results if r["input"]["payee_name"] in withheld)
+    assert all(r["status"] == "review" for r in results if r["input"]["payee_name"] in READ_AS_EITHER_PEOPLE)
     assert fake_llm.requests == 0
     # The records that failed are kept whole for replay (base64), so nothing is lost.
     kept = b"".join(base64.b64decode(letter["original_value_b64"]) for letter in letters).decode(errors="replace")

@@ -64,8 +64,9 @@ def test_llm_disclosure(entity_type, organisation_evidence, strict, permissive):
     assert llm_disclosure(block(entity_type, organisation_evidence), "permissive") == permissive
 
 
-# Names the rules call a business, unsure, with no organisation word: guesses that are people.
-GUESSED_BUSINESSES = ["KING, JO ANN and DAVID", "Xin Li"]
+# Names the rules call a business, unsure, with no organisation word: guesses that are people
+# ("Li Xin": surname first without a comma is not read as a person's name).
+GUESSED_BUSINESSES = ["KING, JO ANN and DAVID", "Li Xin"]
 
 
 @pytest.mark.parametrize("name", GUESSED_BUSINESSES)
@@ -77,6 +78,20 @@ def test_strict_privacy_withholds_a_business_the_rules_only_guessed(name: str):
     assert not to_llm and enrichment.llm_privacy == "withheld"
     result = build_result(enrichment, VERSIONS, THRESHOLDS)
     assert result.status == "review" and PERSONAL_NAME_WITHHELD in result.review_reasons
+
+
+@pytest.mark.parametrize("name", ["Xin Li", "Liqing Zhang", "Arvind"])
+def test_a_name_read_as_either_goes_to_review_without_the_llm(name: str):
+    # A census surname with a given name the census does not list reads as a person, a lone
+    # name-shaped word as a brand; both sit between the LLM and review thresholds: a person decides,
+    # and the name never reaches the LLM whatever the privacy setting.
+    record = PayeeRecord(source_system="ap", source_record_id="1", payee_name=name)
+    enrichment = enrich(record, SupplierIndex())
+    assert THRESHOLDS.llm <= enrichment.classification.confidence < THRESHOLDS.review
+    for privacy in ("strict", "permissive"):
+        _, to_llm = route_to_llm(enrichment, THRESHOLDS, privacy)
+        assert not to_llm
+    assert build_result(enrichment, VERSIONS, THRESHOLDS).status == "review"
 
 
 def test_a_record_queued_under_permissive_privacy_is_withheld_by_a_strict_llm_step():
