@@ -5,7 +5,8 @@ topic, see streams/decisions_table.py) and ``enrich`` asks it for the decisions 
 payee before it matches. What a decision does:
   * alias: the payee is that supplier (match decided, score 1, method "reviewer");
   * no_match: the payee is no supplier (decision "none", method "reviewer");
-  * exclude: never those suppliers; a best candidate that is excluded leaves the payee unmatched;
+  * exclude: never those suppliers; when the best candidate is excluded, the next one is matched
+    only if it is decisive by itself, else the payee goes to review (never a confident "none");
   * entity_type: the entity type and subtype are the reviewer's (confidence 1).
 """
 
@@ -20,7 +21,7 @@ from typing import Protocol
 from domain.matching import Location
 from domain.suppliers import Supplier
 from schemas.decisions import ReviewDecision, decision_key
-from schemas.events import ClassificationBlock, EnrichedPayee, MatchBlock
+from schemas.events import ClassificationBlock, EnrichedPayee, MatchBlock, RunnerUp
 
 REVIEWER_CONFIDENCE = 1.0
 
@@ -86,10 +87,16 @@ class DecisionTable:
 
 
 def apply_match_decision(
-    block: MatchBlock, decision: ReviewDecision | None, alias_supplier: Supplier | None
+    block: MatchBlock,
+    decision: ReviewDecision | None,
+    alias_supplier: Supplier | None,
+    threshold: float | None = None,
+    margin: float | None = None,
 ) -> MatchBlock:
     """The match after a reviewer's decision. ``alias_supplier`` is the alias's supplier as the
-    index holds it now; an alias to a supplier no longer in the index is not applied."""
+    index holds it now; an alias to a supplier no longer in the index is not applied.
+    ``threshold`` and ``margin`` are the matcher's (``SupplierIndex.match_threshold`` and
+    ``ambiguity_margin``), for choosing again when an exclusion removes the best candidate."""
     if decision is None:
         return block
     decided = {"method": "reviewer", "decision_id": decision.decision_id}
@@ -120,26 +127,47 @@ def apply_match_decision(
             }
         )
     if decision.outcome == "exclude":
-        excluded = set(decision.excluded_supplier_ids)
-        candidates = [c for c in block.candidates if c.supplier_id not in excluded]
-        runner_up = block.runner_up if block.runner_up and block.runner_up.supplier_id not in excluded else None
-        if block.supplier_id not in excluded:
-            if len(candidates) == len(block.candidates) and runner_up == block.runner_up:
-                return block
-            return block.model_copy(update={"candidates": candidates, "runner_up": runner_up})
-        return block.model_copy(
-            update={
-                "supplier_id": None,
-                "supplier_name": None,
-                "match_type": "none",
-                "decision": "none",
-                "reason": "reviewer_excluded_supplier",
-                "candidates": candidates,
-                "runner_up": runner_up,
-                **decided,
-            }
-        )
+        return _without_excluded(block, set(decision.excluded_supplier_ids), decided, threshold, margin)
     return block
+
+
+def _without_excluded(
+    block: MatchBlock, excluded: set[str], decided: dict[str, str], threshold: float | None, margin: float | None
+) -> MatchBlock:
+    """The match once the excluded suppliers are out. An excluded best candidate is no evidence
+    that the payee is no supplier: the best remaining candidate is matched only when it clears
+    the matcher's threshold and margin by its own score (the scores are not renormalised, so this
+    stays conservative); otherwise, or without the matcher's thresholds, the payee goes to review."""
+    candidates = [c for c in block.candidates if c.supplier_id not in excluded]
+    runner_up = block.runner_up if block.runner_up and block.runner_up.supplier_id not in excluded else None
+    if block.supplier_id not in excluded:
+        if len(candidates) == len(block.candidates) and runner_up == block.runner_up:
+            return block
+        return block.model_copy(update={"candidates": candidates, "runner_up": runner_up})
+    best = candidates[0] if candidates else None
+    second = candidates[1] if len(candidates) > 1 else None
+    runner_up = RunnerUp(supplier_id=second.supplier_id, supplier_name=second.supplier_name, score=second.score) if second else None
+    decisive = (
+        best is not None
+        and threshold is not None
+        and margin is not None
+        and best.score >= threshold
+        and best.score - (second.score if second else 0.0) >= margin
+    )
+    return block.model_copy(
+        update={
+            "supplier_id": best.supplier_id if best else None,
+            "supplier_name": best.supplier_name if best else None,
+            "score": best.score if best else 0.0,
+            "match_type": "fuzzy" if best else "none",
+            "decision": "matched" if decisive else "ambiguous",
+            "reason": "reviewer_excluded_best_matched_next" if decisive else "reviewer_excluded_best",
+            "evidence": best.evidence if best else [],
+            "candidates": candidates,
+            "runner_up": runner_up,
+            **decided,
+        }
+    )
 
 
 def apply_entity_decision(block: ClassificationBlock, decision: ReviewDecision | None) -> ClassificationBlock:

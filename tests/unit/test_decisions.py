@@ -10,6 +10,7 @@ import pytest
 from domain.decisions import (
     DecisionTable,
     ReviewedPayee,
+    apply_match_decision,
     build_decision,
     decision_place,
     review_priority,
@@ -17,6 +18,7 @@ from domain.decisions import (
 )
 from domain.pipeline import decision_audit_events
 from schemas.decisions import ReviewDecision, decision_key
+from schemas.events import MatchBlock, MatchCandidate, RunnerUp
 from streams.decisions_table import apply_decision_record
 from tests.review_support import fixture_index, payee, result_for
 
@@ -65,15 +67,40 @@ def test_scope_decides_where_a_decision_applies(index) -> None:
     assert result_for(payee("7", source="ap-west", state=None), index, table).match.reason == "reviewer_no_supplier"
 
 
-def test_exclusions_accumulate_and_an_excluded_best_leaves_the_payee_unmatched(index) -> None:
+def test_exclusions_accumulate_and_an_excluded_best_goes_to_review(index) -> None:
     base = result_for(payee("1"), index)
     best, runner_up = base.match.supplier_id, base.match.runner_up.supplier_id
     first = decide("exclude", result=base, supplier_id=runner_up)
     second = decide("exclude", result=base, supplier_id=best, in_force=first)
     assert second.excluded_supplier_ids == (runner_up, best) and second.supersedes == first.decision_id
     after = result_for(payee("2"), index, DecisionTable([second]))
-    assert after.match.supplier_id is None and after.match.reason == "reviewer_excluded_supplier"
-    assert after.match.runner_up is None
+    # "Not this one" is no "no supplier": the payee stays in review, best and runner-up gone.
+    assert after.status == "review" and "ambiguous_match" in after.review_reasons
+    assert (after.match.decision, after.match.reason) == ("ambiguous", "reviewer_excluded_best")
+    assert after.match.supplier_id not in (best, runner_up)
+    assert all(c.supplier_id not in (best, runner_up) for c in after.match.candidates)
+
+
+def test_excluding_the_best_reselects_among_the_rest_with_the_matchers_thresholds() -> None:
+    def candidate(supplier_id: str, score: float) -> MatchCandidate:
+        return MatchCandidate(supplier_id=supplier_id, supplier_name=supplier_id, score=score)
+
+    block = MatchBlock(
+        supplier_id="A", supplier_name="A", score=0.5, match_type="fuzzy", decision="ambiguous",
+        runner_up=RunnerUp(supplier_id="B", supplier_name="B", score=0.45), reason="unsure",
+        candidates=[candidate("A", 0.5), candidate("B", 0.45), candidate("C", 0.01)],
+    )
+    exclude = ReviewDecision(decision_id="9", normalized_name="X", outcome="exclude", excluded_supplier_ids=("A",), reviewer="a", decided_at=NOW)
+    decisive = apply_match_decision(block, exclude, None, threshold=0.4, margin=0.05)
+    assert (decisive.supplier_id, decisive.decision, decisive.runner_up.supplier_id) == ("B", "matched", "C")
+    assert decisive.method == "reviewer" and decisive.decision_id == "9"
+    # Not decisive (below the threshold), or no thresholds known: review, never a confident none.
+    for unsure in (apply_match_decision(block, exclude, None, threshold=0.85, margin=0.05),
+                   apply_match_decision(block, exclude, None)):
+        assert (unsure.supplier_id, unsure.decision, unsure.reason) == ("B", "ambiguous", "reviewer_excluded_best")
+    everything = exclude.model_copy(update={"excluded_supplier_ids": ("A", "B", "C")})
+    nothing_left = apply_match_decision(block, everything, None, threshold=0.4, margin=0.05)
+    assert (nothing_left.supplier_id, nothing_left.decision, nothing_left.candidates) == (None, "ambiguous", [])
 
 
 def test_an_entity_type_override(index) -> None:
