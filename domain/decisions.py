@@ -24,10 +24,13 @@ from schemas.decisions import ReviewDecision, decision_key
 from schemas.events import ClassificationBlock, EnrichedPayee, MatchBlock, RunnerUp
 
 REVIEWER_CONFIDENCE = 1.0
+# The place of a decision taken with a place scope about a payee whose place is unknown: it
+# applies to payees with no known place only, never everywhere (which is a place of None).
+UNKNOWN_PLACE = "unknown"
 
 
 def decision_place(state: str | None) -> str | None:
-    """The place part of a decision's scope: the canonical state code, None when unknown."""
+    """The payee's place for decision lookups: the canonical state code, None when unknown."""
     return Location.of(None, state, None).state or None
 
 
@@ -71,6 +74,7 @@ class DecisionTable:
             self._ids.add(decision.decision_id)
 
     def _most_specific(self, aspect: str, name: str, source: str | None, place: str | None) -> ReviewDecision | None:
+        place = place or UNKNOWN_PLACE
         for scope_source, scope_place in ((source, place), (source, None), (None, place), (None, None)):
             found = self._by_key.get(decision_key(aspect, name, scope_source, scope_place))
             if found is not None:
@@ -225,11 +229,12 @@ class ReviewedPayee:
 
 
 def decision_scope(payee: ReviewedPayee, choice: ScopeChoice) -> tuple[str | None, str | None]:
-    """(source_system, place) of a decision taken with the given scope choice."""
+    """(source_system, place) of a decision taken with the given scope choice; a place scope of
+    a payee with no known place is ``UNKNOWN_PLACE``, never the wildcard."""
     if choice not in SCOPE_CHOICES:
         raise ValueError(f"unknown scope {choice!r}")
     source = payee.source_system if choice in ("source_place", "source") else None
-    place = payee.place if choice in ("source_place", "place") else None
+    place = (payee.place or UNKNOWN_PLACE) if choice in ("source_place", "place") else None
     return source, place
 
 

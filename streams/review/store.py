@@ -14,6 +14,7 @@ import asyncpg
 
 from domain.decisions import (
     SCOPE_CHOICES,
+    UNKNOWN_PLACE,
     DecisionTable,
     ReviewedPayee,
     build_decision,
@@ -274,12 +275,14 @@ async def _resolve_settled_items(
         """
         SELECT record_key, normalized_name, source_system, place, reasons FROM review_items
         WHERE status = 'open' AND normalized_name = ANY($1::text[])
-          AND ($2::text IS NULL OR source_system = $2) AND ($3::text IS NULL OR place IS NOT DISTINCT FROM $3)
+          AND ($2::text IS NULL OR source_system = $2)
+          AND ($3::text IS NULL OR place IS NOT DISTINCT FROM NULLIF($3, $4))
         FOR UPDATE
         """,
         names,
         source,
         place,
+        UNKNOWN_PLACE,
     )
     settled: list[tuple[str, uuid.UUID, str]] = []
     for item in items:

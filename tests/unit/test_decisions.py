@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.decisions import (
+    UNKNOWN_PLACE,
     DecisionTable,
     ReviewedPayee,
     apply_match_decision,
@@ -159,3 +160,16 @@ def test_an_unknown_scope_or_incomplete_decision_is_refused() -> None:
         build_decision(decision_id="1", payee=subject, outcome="alias", scope="planet", reviewer="a", decided_at=NOW, supplier_id="S")
     with pytest.raises(ValueError):
         build_decision(decision_id="1", payee=subject, outcome="alias", scope="source", reviewer="a", decided_at=NOW)
+
+
+def test_a_place_decision_about_a_placeless_payee_applies_to_placeless_payees_only(index) -> None:
+    placeless = result_for(payee("1", state=None), index)
+    for scope in ("place", "source_place"):
+        decision = decide("no_match", scope=scope, result=placeless)
+        assert decision.place == UNKNOWN_PLACE
+        table = DecisionTable([decision])
+        assert result_for(payee("2", state="TX"), index, table).match.method == "matcher"
+        assert result_for(payee("3", state=None), index, table).match.reason == "reviewer_no_supplier"
+    # The wildcard is still everywhere.
+    everywhere = DecisionTable([decide("no_match", scope="everywhere", result=placeless)])
+    assert result_for(payee("4", state="TX"), index, everywhere).match.reason == "reviewer_no_supplier"

@@ -104,3 +104,28 @@ async def test_an_item_arriving_after_its_decision_is_resolved_on_arrival(pg_sch
     assert written["review_items_settled_on_arrival"] == 1
     [row] = await query(settings, "SELECT status, decision_id::text FROM review_items WHERE record_key = $1", late.record_key)
     assert (row["status"], row["decision_id"]) == ("resolved", decided.decision.decision_id)
+
+
+async def test_a_place_decision_on_a_placeless_item_settles_placeless_items_only(pg_schema) -> None:
+    settings = Settings(postgres_dsn=TEST_DSN, postgres_schema=pg_schema)
+    index = fixture_index()
+    placeless, in_alaska = result_for(payee("1", state=None), index), result_for(payee("2", state="AK"), index)
+    assert placeless.status == in_alaska.status == "review"
+    await write(settings, [Record("t.review", r.model_dump_json().encode()) for r in (placeless, in_alaska)])
+
+    async def publish(key, decision):
+        pass
+
+    conn = await connect(settings)
+    try:
+        reviewed = store.ReviewedPayee(placeless.normalized_name, "ap-east", None)
+        counts = await store.scope_counts(conn, reviewed)
+        assert (counts["place"], counts["source_place"], counts["everywhere"]) == (1, 1, 2)
+        decided = await store.record_decision(
+            conn, publish, record_key=placeless.record_key, outcome="no_match", scope="place", reviewer="ana",
+        )
+    finally:
+        await conn.close()
+    assert decided.resolved == [placeless.record_key]
+    [row] = await query(settings, "SELECT status FROM review_items WHERE record_key = $1", in_alaska.record_key)
+    assert row["status"] == "open"
