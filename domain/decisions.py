@@ -50,7 +50,8 @@ class DecisionLookup(Protocol):
 
 
 class DecisionTable:
-    """Decisions in force by topic key; ``find`` picks the most specific scope per aspect."""
+    """Decisions in force by topic key; ``find`` picks the most specific scope per aspect, and
+    adds up the exclusions of every scope."""
 
     def __init__(self, decisions: Iterable[ReviewDecision] = ()) -> None:
         self._by_key: dict[str, ReviewDecision] = {}
@@ -73,20 +74,35 @@ class DecisionTable:
             self._by_key[key] = decision
             self._ids.add(decision.decision_id)
 
-    def _most_specific(self, aspect: str, name: str, source: str | None, place: str | None) -> ReviewDecision | None:
+    def _in_scopes(self, aspect: str, name: str, source: str | None, place: str | None) -> list[ReviewDecision]:
+        """The aspect's decisions that apply, most specific scope first."""
         place = place or UNKNOWN_PLACE
-        for scope_source, scope_place in ((source, place), (source, None), (None, place), (None, None)):
-            found = self._by_key.get(decision_key(aspect, name, scope_source, scope_place))
-            if found is not None:
-                return found
-        return None
+        scopes = ((source, place), (source, None), (None, place), (None, None))
+        found = (self._by_key.get(decision_key(aspect, name, *scope)) for scope in scopes)
+        return [decision for decision in found if decision is not None]
+
+    def _match(self, name: str, source: str | None, place: str | None) -> ReviewDecision | None:
+        """Exclusions are an aspect of their own: those of every applicable scope add up, and a
+        narrower one hides no wider alias or no-match. The most specific alias or no-match whose
+        supplier is not excluded decides; without one, the exclusions apply (as one decision,
+        the most specific exclusion's, naming them all)."""
+        decisions = self._in_scopes("match", name, source, place)
+        exclusions = [decision for decision in decisions if decision.outcome == "exclude"]
+        excluded = tuple(dict.fromkeys(i for decision in exclusions for i in decision.excluded_supplier_ids))
+        for decision in decisions:
+            if decision.outcome == "no_match" or (decision.outcome == "alias" and decision.supplier_id not in excluded):
+                return decision
+        if not exclusions:
+            return None
+        return exclusions[0].model_copy(update={"excluded_supplier_ids": excluded})
 
     def find(self, normalized_name: str, source_system: str | None, place: str | None) -> DecisionsInForce:
         if not self._by_key:
             return NO_DECISIONS
+        entity = self._in_scopes("entity", normalized_name, source_system, place)
         return DecisionsInForce(
-            match=self._most_specific("match", normalized_name, source_system, place),
-            entity=self._most_specific("entity", normalized_name, source_system, place),
+            match=self._match(normalized_name, source_system, place),
+            entity=entity[0] if entity else None,
         )
 
 

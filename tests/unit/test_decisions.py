@@ -173,3 +173,23 @@ def test_a_place_decision_about_a_placeless_payee_applies_to_placeless_payees_on
     # The wildcard is still everywhere.
     everywhere = DecisionTable([decide("no_match", scope="everywhere", result=placeless)])
     assert result_for(payee("4", state="TX"), index, everywhere).match.reason == "reviewer_no_supplier"
+
+
+def test_exclusions_of_every_scope_add_up_and_hide_no_wider_alias(index) -> None:
+    base = result_for(payee("1"), index)
+    best, runner_up = base.match.supplier_id, base.match.runner_up.supplier_id
+    alias = decide("alias", scope="everywhere", result=base, supplier_id=runner_up)
+    narrow_exclusion = decide("exclude", scope="source_place", result=base, supplier_id=best)
+    table = DecisionTable([alias, narrow_exclusion])
+    # The narrow exclusion does not hide the wider alias to another supplier.
+    assert table.find(base.normalized_name, "ap-east", "AK").match == alias
+    assert result_for(payee("2"), index, table).match.supplier_id == runner_up
+    # An exclusion of the alias's supplier (at any scope) drops the alias; the exclusions add up.
+    wide_exclusion = decide("exclude", scope="source", result=base, supplier_id=runner_up)
+    table.put(wide_exclusion.key, wide_exclusion)
+    decided = table.find(base.normalized_name, "ap-east", "AK").match
+    assert decided.outcome == "exclude" and set(decided.excluded_supplier_ids) == {best, runner_up}
+    after = result_for(payee("3"), index, table)
+    assert after.status == "review" and after.match.supplier_id not in (best, runner_up)
+    # Elsewhere only the alias applies.
+    assert result_for(payee("4", source="ap-west"), index, table).match.supplier_id == runner_up
