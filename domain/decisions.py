@@ -305,3 +305,25 @@ def settles(reasons: Iterable[str], decided: DecisionsInForce) -> bool:
     match_open = bool(reasons & MATCH_REASONS) and not match_decided
     entity_open = bool(reasons - MATCH_REASONS) and not entity_decided
     return not (match_open or entity_open)
+
+
+def settling_decision(
+    reasons: Iterable[str], decided: DecisionsInForce, preferred: ReviewDecision | None = None
+) -> ReviewDecision | None:
+    """The decision that settles a review item, None when the decisions in force do not: the one
+    answering its match question, else its entity-type question; ``preferred`` (a decision just
+    taken) when it is one of those answering."""
+    if not settles(reasons, decided):
+        return None
+    reasons = set(reasons)
+    answering = []
+    if reasons & MATCH_REASONS:
+        answering.append(decided.match)
+    if reasons - MATCH_REASONS:
+        answering.append(decided.entity or decided.match)
+    answers = [decision for decision in answering if decision is not None] or [
+        decision for decision in (decided.match, decided.entity) if decision is not None
+    ]
+    if preferred is not None and any(answer.decision_id == preferred.decision_id for answer in answers):
+        return preferred
+    return answers[0] if answers else None

@@ -131,6 +131,7 @@ async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(co
                 assert response.status == 409  # superseded, no longer in force
             async with http.post(server.make_url("/api/decisions/undo"), json={"decision_id": second_id}) as response:
                 assert response.status == 200
+                assert (await response.json())["reopened"] == 2
             await wait_until(lambda: len(table_service.table) == 0)
 
             async with http.post(server.make_url("/api/decisions"), json={**decide, "supplier_id": "NOPE"}) as response:
@@ -138,9 +139,9 @@ async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(co
         conn = await connect(settings)
         states = dict(await conn.fetch("SELECT decision_id::text, state FROM review_decisions"))
         assert states == {first_id: "superseded", second_id: "undone"}
-        # The first decision resolved r0 and r1; the second resolved nothing new; undoing it
-        # reopens what it resolved (nothing), so r0 and r1 stay resolved by the first.
-        assert await conn.fetchval("SELECT count(*) FROM review_items WHERE status = 'open'") == 1
+        # The first decision resolved r0 and r1 and the second took them over; undoing it leaves
+        # no decision in force, so r0 and r1 reopen: none is left resolved by a dead decision.
+        assert await conn.fetchval("SELECT count(*) FROM review_items WHERE status = 'open'") == 3
         await conn.close()
     finally:
         await table_service.stop()

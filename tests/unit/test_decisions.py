@@ -16,6 +16,7 @@ from domain.decisions import (
     decision_place,
     review_priority,
     settles,
+    settling_decision,
 )
 from domain.pipeline import decision_audit_events
 from schemas.decisions import ReviewDecision, decision_key
@@ -193,3 +194,13 @@ def test_exclusions_of_every_scope_add_up_and_hide_no_wider_alias(index) -> None
     assert after.status == "review" and after.match.supplier_id not in (best, runner_up)
     # Elsewhere only the alias applies.
     assert result_for(payee("4", source="ap-west"), index, table).match.supplier_id == runner_up
+
+
+def test_an_item_is_credited_to_the_decision_that_settles_it() -> None:
+    no_match = ReviewDecision(decision_id="1", normalized_name="X", outcome="no_match", reviewer="a", decided_at=NOW)
+    entity = ReviewDecision(decision_id="2", normalized_name="X", outcome="entity_type", entity_type="business", reviewer="b", decided_at=NOW)
+    decided = DecisionTable([no_match, entity]).find("X", "s", None)
+    assert settling_decision(["unknown_entity_type"], decided, preferred=no_match) == entity  # no_match answers nothing here
+    assert settling_decision(["ambiguous_match", "unknown_entity_type"], decided, preferred=entity) == entity
+    assert settling_decision(["ambiguous_match", "unknown_entity_type"], decided) == no_match
+    assert settling_decision(["ambiguous_match"], DecisionTable([entity]).find("X", "s", None)) is None
