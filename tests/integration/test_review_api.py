@@ -5,6 +5,7 @@ decision table, superseding, undoing and settling open items."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -145,6 +146,31 @@ async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(co
         await conn.close()
     finally:
         await table_service.stop()
+
+
+async def test_malformed_api_bodies_are_refused_with_400(console) -> None:
+    settings, server, token = console
+    decide = {"record_key": "ap-east:r0", "action": "no_supplier", "scope": "source"}
+    bad_bodies = [
+        b"{not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"null",
+        json.dumps({**decide, "note": 42}).encode(),
+        json.dumps({**decide, "note": "x" * 501}).encode(),
+        json.dumps({**decide, "record_key": ["ap-east:r0"]}).encode(),
+    ]
+    async with ClientSession(headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as http:
+        for body in bad_bodies:
+            for path in ("/api/decisions", "/api/decisions/undo"):
+                async with http.post(server.make_url(path), data=body) as response:
+                    assert response.status == 400, (path, body[:20])
+                    assert "x" * 50 not in await response.text()  # the error names fields, not values
+        async with http.post(server.make_url("/api/decisions/undo"), data=json.dumps({"decision_id": 7}).encode()) as response:
+            assert response.status == 400
+    conn = await connect(settings)
+    assert await conn.fetchval("SELECT count(*) FROM review_decisions") == 0
+    await conn.close()
 
 
 async def wait_until(condition, timeout_s: float = 5.0) -> None:
