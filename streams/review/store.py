@@ -14,11 +14,12 @@ import asyncpg
 
 from domain.decisions import (
     SCOPE_CHOICES,
+    UNKNOWN_PLACE,
     DecisionTable,
     ReviewedPayee,
     build_decision,
     decision_scope,
-    settles,
+    settling_decision,
 )
 from schemas.decisions import ASPECT_OF_OUTCOME, ReviewDecision, decision_key
 
@@ -225,13 +226,6 @@ def _decision_from_message(message: str | dict[str, Any]) -> ReviewDecision:
     return ReviewDecision.model_validate_json(message) if isinstance(message, str) else ReviewDecision.model_validate(message)
 
 
-async def decisions_in_force(conn: asyncpg.Connection, normalized_name: str) -> DecisionTable:
-    rows = await conn.fetch(
-        "SELECT message FROM review_decisions WHERE normalized_name = $1 AND state = 'in_force'", normalized_name
-    )
-    return DecisionTable(_decision_from_message(row["message"]) for row in rows)
-
-
 Publish = Callable[[str, ReviewDecision | None], Awaitable[None]]
 
 
@@ -252,45 +246,91 @@ SET status = 'resolved', resolution = 'decision', decision_id = r.decision_id, r
 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS r(record_key, decision_id, reviewer)
 WHERE item.record_key = r.record_key AND item.status = 'open'
 """
+CREDIT_ITEMS_SQL = """
+UPDATE review_items AS item SET decision_id = r.decision_id, resolved_by = r.reviewer
+FROM unnest($1::text[], $2::uuid[], $3::text[]) AS r(record_key, decision_id, reviewer)
+WHERE item.record_key = r.record_key AND item.decision_id IS DISTINCT FROM r.decision_id
+"""
+REOPEN_ITEMS_SQL = """
+UPDATE review_items
+SET status = 'open', resolution = NULL, decision_id = NULL, resolved_by = NULL, resolved_at = NULL
+WHERE record_key = ANY($1::text[])
+"""
+# Items with one of the names ($1) in a decision's scope: its source ($2) and place ($3), each
+# None for any; the unknown place ($4) is the items with no place.
+IN_SCOPE = """normalized_name = ANY($1::text[]) AND ($2::text IS NULL OR source_system = $2)
+  AND ($3::text IS NULL OR place IS NOT DISTINCT FROM NULLIF($3, $4))"""
+
+
+async def _table_in_force(conn: asyncpg.Connection, names: list[str]) -> DecisionTable:
+    rows = await conn.fetch(
+        "SELECT message FROM review_decisions WHERE normalized_name = ANY($1::text[]) AND state = 'in_force'",
+        names,
+    )
+    return DecisionTable(_decision_from_message(row["message"]) for row in rows)
+
+
+def _scope_args(decision: ReviewDecision | None) -> tuple[str | None, str | None, str]:
+    if decision is None:
+        return None, None, UNKNOWN_PLACE
+    return decision.source_system, decision.place, UNKNOWN_PLACE
+
+
+def _credit(key: str, decision: ReviewDecision) -> tuple[str, uuid.UUID, str]:
+    return key, uuid.UUID(decision.decision_id), decision.reviewer
 
 
 async def _resolve_settled_items(
     conn: asyncpg.Connection, names: list[str], new_decision: ReviewDecision | None = None
 ) -> list[str]:
-    """Resolve the open items with these payee names that the decisions in force settle;
-    returns their record keys. With ``new_decision``, only items in its scope, resolved with it
-    (so that undoing it reopens them); otherwise each with the decision that answered its match
-    (else its entity type)."""
-    source = new_decision.source_system if new_decision else None
-    place = new_decision.place if new_decision else None
-    decisions = await conn.fetch(
-        "SELECT message FROM review_decisions WHERE normalized_name = ANY($1::text[]) AND state = 'in_force'",
-        names,
-    )
-    if not decisions:
+    """Resolve the open items with these payee names that the decisions in force settle, each
+    with the decision that settles it; returns their record keys. With ``new_decision``, only
+    items in its scope, credited to it where it is one of the decisions answering them."""
+    table = await _table_in_force(conn, names)
+    if not len(table):
         return []
-    table = DecisionTable(_decision_from_message(row["message"]) for row in decisions)
     items = await conn.fetch(
-        """
-        SELECT record_key, normalized_name, source_system, place, reasons FROM review_items
-        WHERE status = 'open' AND normalized_name = ANY($1::text[])
-          AND ($2::text IS NULL OR source_system = $2) AND ($3::text IS NULL OR place IS NOT DISTINCT FROM $3)
-        FOR UPDATE
-        """,
+        f"SELECT record_key, normalized_name, source_system, place, reasons FROM review_items "
+        f"WHERE status = 'open' AND {IN_SCOPE} FOR UPDATE",
         names,
-        source,
-        place,
+        *_scope_args(new_decision),
     )
-    settled: list[tuple[str, uuid.UUID, str]] = []
+    settled = []
     for item in items:
         decided = table.find(item["normalized_name"], item["source_system"], item["place"])
-        if settles(item["reasons"], decided):
-            answer = new_decision or decided.match or decided.entity
-            assert answer is not None  # settles() needs a decision for every reason
-            settled.append((item["record_key"], uuid.UUID(answer.decision_id), answer.reviewer))
+        answer = settling_decision(item["reasons"], decided, new_decision)
+        if answer is not None:
+            settled.append(_credit(item["record_key"], answer))
     if settled:
         await conn.execute(RESOLVE_ITEMS_SQL, *map(list, zip(*settled, strict=True)))
     return [key for key, _, _ in settled]
+
+
+async def _recheck_resolved_items(conn: asyncpg.Connection, gone: ReviewDecision) -> list[str]:
+    """After ``gone`` left force (undone or superseded): the items it could have settled (its
+    name and scope) that the remaining decisions no longer settle reopen; the others are
+    credited to the decision that settles them now. Returns the reopened record keys."""
+    table = await _table_in_force(conn, [gone.normalized_name])
+    items = await conn.fetch(
+        f"SELECT record_key, normalized_name, source_system, place, reasons FROM review_items "
+        f"WHERE status = 'resolved' AND resolution = 'decision' AND ({IN_SCOPE} OR decision_id = $5) FOR UPDATE",
+        [gone.normalized_name],
+        *_scope_args(gone),
+        uuid.UUID(gone.decision_id),
+    )
+    reopened, credited = [], []
+    for item in items:
+        decided = table.find(item["normalized_name"], item["source_system"], item["place"])
+        answer = settling_decision(item["reasons"], decided)
+        if answer is None:
+            reopened.append(item["record_key"])
+        else:
+            credited.append(_credit(item["record_key"], answer))
+    if reopened:
+        await conn.execute(REOPEN_ITEMS_SQL, reopened)
+    if credited:
+        await conn.execute(CREDIT_ITEMS_SQL, *map(list, zip(*credited, strict=True)))
+    return reopened
 
 
 async def resolve_arrivals(conn: asyncpg.Connection, names: list[str]) -> int:
@@ -404,6 +444,8 @@ async def _record_decision(
             decision.model_dump_json(),
         )
         resolved = await _resolve_settled_items(conn, [decision.normalized_name], decision)
+        if in_force is not None:  # what the superseded decision settled and this one does not reopens
+            await _recheck_resolved_items(conn, in_force)
         await conn.execute(
             "UPDATE review_decisions SET items_resolved = $2 WHERE decision_id = $1",
             uuid.UUID(decision.decision_id),
@@ -414,15 +456,15 @@ async def _record_decision(
 
 
 async def undo_decision(conn: asyncpg.Connection, publish: Publish, decision_id: str, reviewer: str) -> int:
-    """Undo a decision in force: a tombstone on its key, and the items it resolved reopen.
-    Returns how many items reopened."""
+    """Undo a decision in force: a tombstone on its key, and every item of its name and scope
+    that the remaining decisions no longer settle reopens. Returns how many items reopened."""
     try:
         wanted = uuid.UUID(decision_id)
     except ValueError:
         raise DecisionError("no such decision") from None
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT decision_key, state FROM review_decisions WHERE decision_id = $1 FOR UPDATE", wanted
+            "SELECT decision_key, state, message FROM review_decisions WHERE decision_id = $1 FOR UPDATE", wanted
         )
         if row is None or row["state"] != "in_force":
             raise DecisionError("only a decision in force can be undone")
@@ -431,16 +473,9 @@ async def undo_decision(conn: asyncpg.Connection, publish: Publish, decision_id:
             wanted,
             reviewer,
         )
-        status = await conn.execute(
-            """
-            UPDATE review_items
-            SET status = 'open', resolution = NULL, decision_id = NULL, resolved_by = NULL, resolved_at = NULL
-            WHERE decision_id = $1 AND resolution = 'decision'
-            """,
-            wanted,
-        )
+        reopened = await _recheck_resolved_items(conn, _decision_from_message(row["message"]))
         await publish(row["decision_key"], None)
-    return int(status.rsplit(" ", 1)[-1])
+    return len(reopened)
 
 
 async def review_metrics(conn: asyncpg.Connection) -> dict[str, Any]:

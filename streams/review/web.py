@@ -23,6 +23,7 @@ import jinja2
 import structlog
 from aiohttp import web
 from prometheus_client import generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.decisions import SCOPE_CHOICES, ReviewedPayee
 from schemas.decisions import ReviewDecision
@@ -44,6 +45,7 @@ FLASHES = {
     "undone": "Decision undone; the items it resolved are open again.",
     "signed_out": "Signed out.",
 }
+NOTE_MAX_LENGTH = 500  # as the item page's note field allows
 SETTINGS_KEY = web.AppKey("settings", Settings)
 POOL_KEY = web.AppKey("pool", asyncpg.Pool)
 PUBLISH_KEY = web.AppKey("publish", object)
@@ -288,10 +290,38 @@ async def decisions_view(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------ deciding
 
 
-async def _decide(request: web.Request, fields: dict[str, Any]) -> store.DecisionOutcome:
-    action = str(fields.get("action", ""))
-    supplier_id = fields.get("supplier_id") or None
-    outcome = OUTCOME_OF_ACTION.get(action)
+class DecisionRequest(BaseModel):
+    """A reviewer's action, from the item page's form or the API's JSON body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_key: str = Field(max_length=1000)
+    action: str = Field(max_length=100)
+    scope: str | None = Field(default=None, max_length=100)
+    supplier_id: str | None = Field(default=None, max_length=1000)
+    entity_type: str | None = Field(default=None, max_length=100)
+    subtype: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=NOTE_MAX_LENGTH)
+
+
+class UndoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str = Field(max_length=100)
+
+
+def _invalid(error: ValidationError) -> web.Response:
+    """400 naming the fields and what is wrong, never their values (a note may name a person)."""
+    problems = [
+        {"field": ".".join(str(part) for part in problem["loc"]) or "body", "error": problem["msg"]}
+        for problem in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return web.json_response({"error": "invalid request", "problems": problems}, status=400)
+
+
+async def _decide(request: web.Request, fields: DecisionRequest) -> store.DecisionOutcome:
+    supplier_id = fields.supplier_id or None
+    outcome = OUTCOME_OF_ACTION.get(fields.action)
     if outcome is None:
         raise store.DecisionError("unknown action")
     reviewer = _session(request).reviewer.username
@@ -299,14 +329,14 @@ async def _decide(request: web.Request, fields: dict[str, Any]) -> store.Decisio
         decided = await store.record_decision(
             conn,
             request.app[PUBLISH_KEY],  # type: ignore[arg-type]
-            record_key=str(fields.get("record_key", "")),
+            record_key=fields.record_key,
             outcome=outcome,
-            scope=str(fields.get("scope") or "source_place"),
+            scope=fields.scope or "source_place",
             reviewer=reviewer,
             supplier_id=supplier_id,
-            entity_type=fields.get("entity_type") or None,
-            subtype=fields.get("subtype") or None,
-            note=fields.get("note") or None,
+            entity_type=fields.entity_type or None,
+            subtype=fields.subtype or None,
+            note=fields.note or None,
         )
     metrics.REVIEW_DECISIONS.labels(outcome=decided.decision.outcome).inc()
     log.info(
@@ -335,7 +365,9 @@ async def decide_form(request: web.Request) -> web.StreamResponse:
     fields = _form_fields(await request.post())
     record_key = str(fields.get("record_key", ""))
     try:
-        await _decide(request, fields)
+        await _decide(request, DecisionRequest.model_validate(fields))
+    except ValidationError:
+        raise web.HTTPBadRequest(text="invalid form") from None
     except store.DecisionError as error:
         context = await _item_context(request, record_key)
         response = render(request, "item.html", error=str(error), **context)
@@ -401,7 +433,9 @@ async def api_suppliers(request: web.Request) -> web.Response:
 
 async def api_decide(request: web.Request) -> web.Response:
     try:
-        decided = await _decide(request, await request.json())
+        decided = await _decide(request, DecisionRequest.model_validate_json(await request.read()))
+    except ValidationError as error:
+        return _invalid(error)
     except store.DecisionError as error:
         return web.json_response({"error": str(error)}, status=422)
     return web.json_response(
@@ -410,11 +444,14 @@ async def api_decide(request: web.Request) -> web.Response:
 
 
 async def api_undo(request: web.Request) -> web.Response:
-    body = await request.json()
+    try:
+        body = UndoRequest.model_validate_json(await request.read())
+    except ValidationError as error:
+        return _invalid(error)
     async with request.app[POOL_KEY].acquire() as conn:
         try:
             reopened = await store.undo_decision(
-                conn, request.app[PUBLISH_KEY], str(body.get("decision_id", "")), _session(request).reviewer.username  # type: ignore[arg-type]
+                conn, request.app[PUBLISH_KEY], body.decision_id, _session(request).reviewer.username  # type: ignore[arg-type]
             )
         except store.DecisionError as error:
             return web.json_response({"error": str(error)}, status=409)

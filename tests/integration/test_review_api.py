@@ -5,6 +5,7 @@ decision table, superseding, undoing and settling open items."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -131,6 +132,7 @@ async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(co
                 assert response.status == 409  # superseded, no longer in force
             async with http.post(server.make_url("/api/decisions/undo"), json={"decision_id": second_id}) as response:
                 assert response.status == 200
+                assert (await response.json())["reopened"] == 2
             await wait_until(lambda: len(table_service.table) == 0)
 
             async with http.post(server.make_url("/api/decisions"), json={**decide, "supplier_id": "NOPE"}) as response:
@@ -138,12 +140,37 @@ async def test_decisions_reach_a_worker_table_supersede_undo_and_settle_items(co
         conn = await connect(settings)
         states = dict(await conn.fetch("SELECT decision_id::text, state FROM review_decisions"))
         assert states == {first_id: "superseded", second_id: "undone"}
-        # The first decision resolved r0 and r1; the second resolved nothing new; undoing it
-        # reopens what it resolved (nothing), so r0 and r1 stay resolved by the first.
-        assert await conn.fetchval("SELECT count(*) FROM review_items WHERE status = 'open'") == 1
+        # The first decision resolved r0 and r1 and the second took them over; undoing it leaves
+        # no decision in force, so r0 and r1 reopen: none is left resolved by a dead decision.
+        assert await conn.fetchval("SELECT count(*) FROM review_items WHERE status = 'open'") == 3
         await conn.close()
     finally:
         await table_service.stop()
+
+
+async def test_malformed_api_bodies_are_refused_with_400(console) -> None:
+    settings, server, token = console
+    decide = {"record_key": "ap-east:r0", "action": "no_supplier", "scope": "source"}
+    bad_bodies = [
+        b"{not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"null",
+        json.dumps({**decide, "note": 42}).encode(),
+        json.dumps({**decide, "note": "x" * 501}).encode(),
+        json.dumps({**decide, "record_key": ["ap-east:r0"]}).encode(),
+    ]
+    async with ClientSession(headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as http:
+        for body in bad_bodies:
+            for path in ("/api/decisions", "/api/decisions/undo"):
+                async with http.post(server.make_url(path), data=body) as response:
+                    assert response.status == 400, (path, body[:20])
+                    assert "x" * 50 not in await response.text()  # the error names fields, not values
+        async with http.post(server.make_url("/api/decisions/undo"), data=json.dumps({"decision_id": 7}).encode()) as response:
+            assert response.status == 400
+    conn = await connect(settings)
+    assert await conn.fetchval("SELECT count(*) FROM review_decisions") == 0
+    await conn.close()
 
 
 async def wait_until(condition, timeout_s: float = 5.0) -> None:

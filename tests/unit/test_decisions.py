@@ -8,15 +8,19 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.decisions import (
+    UNKNOWN_PLACE,
     DecisionTable,
     ReviewedPayee,
+    apply_match_decision,
     build_decision,
     decision_place,
     review_priority,
     settles,
+    settling_decision,
 )
 from domain.pipeline import decision_audit_events
 from schemas.decisions import ReviewDecision, decision_key
+from schemas.events import MatchBlock, MatchCandidate, RunnerUp
 from streams.decisions_table import apply_decision_record
 from tests.review_support import fixture_index, payee, result_for
 
@@ -65,15 +69,40 @@ def test_scope_decides_where_a_decision_applies(index) -> None:
     assert result_for(payee("7", source="ap-west", state=None), index, table).match.reason == "reviewer_no_supplier"
 
 
-def test_exclusions_accumulate_and_an_excluded_best_leaves_the_payee_unmatched(index) -> None:
+def test_exclusions_accumulate_and_an_excluded_best_goes_to_review(index) -> None:
     base = result_for(payee("1"), index)
     best, runner_up = base.match.supplier_id, base.match.runner_up.supplier_id
     first = decide("exclude", result=base, supplier_id=runner_up)
     second = decide("exclude", result=base, supplier_id=best, in_force=first)
     assert second.excluded_supplier_ids == (runner_up, best) and second.supersedes == first.decision_id
     after = result_for(payee("2"), index, DecisionTable([second]))
-    assert after.match.supplier_id is None and after.match.reason == "reviewer_excluded_supplier"
-    assert after.match.runner_up is None
+    # "Not this one" is no "no supplier": the payee stays in review, best and runner-up gone.
+    assert after.status == "review" and "ambiguous_match" in after.review_reasons
+    assert (after.match.decision, after.match.reason) == ("ambiguous", "reviewer_excluded_best")
+    assert after.match.supplier_id not in (best, runner_up)
+    assert all(c.supplier_id not in (best, runner_up) for c in after.match.candidates)
+
+
+def test_excluding_the_best_reselects_among_the_rest_with_the_matchers_thresholds() -> None:
+    def candidate(supplier_id: str, score: float) -> MatchCandidate:
+        return MatchCandidate(supplier_id=supplier_id, supplier_name=supplier_id, score=score)
+
+    block = MatchBlock(
+        supplier_id="A", supplier_name="A", score=0.5, match_type="fuzzy", decision="ambiguous",
+        runner_up=RunnerUp(supplier_id="B", supplier_name="B", score=0.45), reason="unsure",
+        candidates=[candidate("A", 0.5), candidate("B", 0.45), candidate("C", 0.01)],
+    )
+    exclude = ReviewDecision(decision_id="9", normalized_name="X", outcome="exclude", excluded_supplier_ids=("A",), reviewer="a", decided_at=NOW)
+    decisive = apply_match_decision(block, exclude, None, threshold=0.4, margin=0.05)
+    assert (decisive.supplier_id, decisive.decision, decisive.runner_up.supplier_id) == ("B", "matched", "C")
+    assert decisive.method == "reviewer" and decisive.decision_id == "9"
+    # Not decisive (below the threshold), or no thresholds known: review, never a confident none.
+    for unsure in (apply_match_decision(block, exclude, None, threshold=0.85, margin=0.05),
+                   apply_match_decision(block, exclude, None)):
+        assert (unsure.supplier_id, unsure.decision, unsure.reason) == ("B", "ambiguous", "reviewer_excluded_best")
+    everything = exclude.model_copy(update={"excluded_supplier_ids": ("A", "B", "C")})
+    nothing_left = apply_match_decision(block, everything, None, threshold=0.4, margin=0.05)
+    assert (nothing_left.supplier_id, nothing_left.decision, nothing_left.candidates) == (None, "ambiguous", [])
 
 
 def test_an_entity_type_override(index) -> None:
@@ -132,3 +161,46 @@ def test_an_unknown_scope_or_incomplete_decision_is_refused() -> None:
         build_decision(decision_id="1", payee=subject, outcome="alias", scope="planet", reviewer="a", decided_at=NOW, supplier_id="S")
     with pytest.raises(ValueError):
         build_decision(decision_id="1", payee=subject, outcome="alias", scope="source", reviewer="a", decided_at=NOW)
+
+
+def test_a_place_decision_about_a_placeless_payee_applies_to_placeless_payees_only(index) -> None:
+    placeless = result_for(payee("1", state=None), index)
+    for scope in ("place", "source_place"):
+        decision = decide("no_match", scope=scope, result=placeless)
+        assert decision.place == UNKNOWN_PLACE
+        table = DecisionTable([decision])
+        assert result_for(payee("2", state="TX"), index, table).match.method == "matcher"
+        assert result_for(payee("3", state=None), index, table).match.reason == "reviewer_no_supplier"
+    # The wildcard is still everywhere.
+    everywhere = DecisionTable([decide("no_match", scope="everywhere", result=placeless)])
+    assert result_for(payee("4", state="TX"), index, everywhere).match.reason == "reviewer_no_supplier"
+
+
+def test_exclusions_of_every_scope_add_up_and_hide_no_wider_alias(index) -> None:
+    base = result_for(payee("1"), index)
+    best, runner_up = base.match.supplier_id, base.match.runner_up.supplier_id
+    alias = decide("alias", scope="everywhere", result=base, supplier_id=runner_up)
+    narrow_exclusion = decide("exclude", scope="source_place", result=base, supplier_id=best)
+    table = DecisionTable([alias, narrow_exclusion])
+    # The narrow exclusion does not hide the wider alias to another supplier.
+    assert table.find(base.normalized_name, "ap-east", "AK").match == alias
+    assert result_for(payee("2"), index, table).match.supplier_id == runner_up
+    # An exclusion of the alias's supplier (at any scope) drops the alias; the exclusions add up.
+    wide_exclusion = decide("exclude", scope="source", result=base, supplier_id=runner_up)
+    table.put(wide_exclusion.key, wide_exclusion)
+    decided = table.find(base.normalized_name, "ap-east", "AK").match
+    assert decided.outcome == "exclude" and set(decided.excluded_supplier_ids) == {best, runner_up}
+    after = result_for(payee("3"), index, table)
+    assert after.status == "review" and after.match.supplier_id not in (best, runner_up)
+    # Elsewhere only the alias applies.
+    assert result_for(payee("4", source="ap-west"), index, table).match.supplier_id == runner_up
+
+
+def test_an_item_is_credited_to_the_decision_that_settles_it() -> None:
+    no_match = ReviewDecision(decision_id="1", normalized_name="X", outcome="no_match", reviewer="a", decided_at=NOW)
+    entity = ReviewDecision(decision_id="2", normalized_name="X", outcome="entity_type", entity_type="business", reviewer="b", decided_at=NOW)
+    decided = DecisionTable([no_match, entity]).find("X", "s", None)
+    assert settling_decision(["unknown_entity_type"], decided, preferred=no_match) == entity  # no_match answers nothing here
+    assert settling_decision(["ambiguous_match", "unknown_entity_type"], decided, preferred=entity) == entity
+    assert settling_decision(["ambiguous_match", "unknown_entity_type"], decided) == no_match
+    assert settling_decision(["ambiguous_match"], DecisionTable([entity]).find("X", "s", None)) is None

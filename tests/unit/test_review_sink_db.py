@@ -104,3 +104,64 @@ async def test_an_item_arriving_after_its_decision_is_resolved_on_arrival(pg_sch
     assert written["review_items_settled_on_arrival"] == 1
     [row] = await query(settings, "SELECT status, decision_id::text FROM review_items WHERE record_key = $1", late.record_key)
     assert (row["status"], row["decision_id"]) == ("resolved", decided.decision.decision_id)
+
+
+async def test_a_place_decision_on_a_placeless_item_settles_placeless_items_only(pg_schema) -> None:
+    settings = Settings(postgres_dsn=TEST_DSN, postgres_schema=pg_schema)
+    index = fixture_index()
+    placeless, in_alaska = result_for(payee("1", state=None), index), result_for(payee("2", state="AK"), index)
+    assert placeless.status == in_alaska.status == "review"
+    await write(settings, [Record("t.review", r.model_dump_json().encode()) for r in (placeless, in_alaska)])
+
+    async def publish(key, decision):
+        pass
+
+    conn = await connect(settings)
+    try:
+        reviewed = store.ReviewedPayee(placeless.normalized_name, "ap-east", None)
+        counts = await store.scope_counts(conn, reviewed)
+        assert (counts["place"], counts["source_place"], counts["everywhere"]) == (1, 1, 2)
+        decided = await store.record_decision(
+            conn, publish, record_key=placeless.record_key, outcome="no_match", scope="place", reviewer="ana",
+        )
+    finally:
+        await conn.close()
+    assert decided.resolved == [placeless.record_key]
+    [row] = await query(settings, "SELECT status FROM review_items WHERE record_key = $1", in_alaska.record_key)
+    assert row["status"] == "open"
+
+
+async def test_undo_reopens_what_the_remaining_decisions_no_longer_settle(pg_schema) -> None:
+    settings = Settings(postgres_dsn=TEST_DSN, postgres_schema=pg_schema)
+    index = fixture_index()
+    first, second = result_for(payee("1"), index), result_for(payee("2"), index)
+    assert first.status == second.status == "review"
+    chosen = first.match.runner_up.supplier_id
+    await write(settings, [*(Record("t.review", r.model_dump_json().encode()) for r in (first, second)), supplier(chosen, "AMERICAN LEGION")])
+
+    async def publish(key, decision):
+        pass
+
+    async def item_states():
+        rows = await query(settings, "SELECT record_key, status, decision_id::text FROM review_items ORDER BY record_key")
+        return [(row["record_key"], row["status"], row["decision_id"]) for row in rows]
+
+    conn = await connect(settings)
+    try:
+        wide = await store.record_decision(conn, publish, record_key=first.record_key, outcome="no_match",
+                                           scope="everywhere", reviewer="ana")
+        assert sorted(wide.resolved) == [first.record_key, second.record_key]
+        # A narrower alias resolves nothing new (both are resolved); the credit stays with the wide one.
+        narrow = await store.record_decision(conn, publish, record_key=second.record_key, outcome="alias",
+                                             scope="source_place", reviewer="bo", supplier_id=chosen)
+        assert narrow.resolved == []
+        alias_id, wide_id = narrow.decision.decision_id, wide.decision.decision_id
+        assert await item_states() == [(first.record_key, "resolved", wide_id), (second.record_key, "resolved", wide_id)]
+        # Undoing the wide decision leaves both settled by the alias, now credited to it.
+        assert await store.undo_decision(conn, publish, wide_id, "ana") == 0
+        assert await item_states() == [(first.record_key, "resolved", alias_id), (second.record_key, "resolved", alias_id)]
+        # Undoing the alias too reopens both: nothing settles them any more.
+        assert await store.undo_decision(conn, publish, alias_id, "bo") == 2
+        assert await item_states() == [(first.record_key, "open", None), (second.record_key, "open", None)]
+    finally:
+        await conn.close()
