@@ -1,64 +1,54 @@
 """The slow path: records the rules were unsure about, classified by the LLM on their own topic
 so that confident records keep flowing past them.
 
-Records are taken in small batches and their LLM calls run concurrently (the client bounds
-concurrency and rate). Not Faust agent concurrency: with several actors Faust can commit an
-offset past a record still in flight (faust-streaming issue #606) and its result would be lost.
-The batch's results are sent and their delivery awaited before the batch is acknowledged.
+Each record's outcome is an awaitable handed to the delivery layer at once; many are in flight
+together (the LLM client bounds concurrency and rate, the consumer loop the records in flight
+per partition), and the hand-off offset is committed only after the result is delivered, in
+order. A worker killed between publish and acknowledgement therefore reprocesses, never loses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import structlog
-from faust import StreamT
-from faust.types import EventT
+from aiokafka.structs import ConsumerRecord
 
-from agents.emit import Delivery, emit_dead_letter, emit_result
+from agents.observe import observe
 from domain.classify import Classification
-from domain.pipeline import Enrichment, Rejection, build_result, classification_block
+from domain.outcome import Outcome, llm_failure_outcome, llm_input, llm_result_outcome
+from domain.pipeline import Enrichment, Rejection
 from schemas.events import SourcePosition
 from streams import metrics
-from streams.app import WorkerContext
+from streams.context import WorkerContext
 
 log = structlog.get_logger(__name__)
 
-BATCH_WAIT_S = 0.2
 
-
-async def handle_llm_event(ctx: WorkerContext, event: EventT) -> list[Delivery]:
+async def handle_llm_record(ctx: WorkerContext, record: ConsumerRecord) -> Outcome:
     """Never raises: the LLM client degrades instead of failing; anything else is dead-lettered."""
     assert ctx.llm is not None
-    message = event.message
-    source = SourcePosition(topic=message.topic, partition=message.partition, offset=message.offset)
-    metrics.RECORDS_IN.labels(topic=message.topic).inc()
+    metrics.RECORDS_IN.labels(topic=record.topic).inc()
+    position = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
+    decoded = llm_input(record.value)
+    enrichment: Enrichment | None = None
     try:
-        enrichment = Enrichment.from_json(event.value)
-        structlog.contextvars.bind_contextvars(correlation_id=enrichment.correlation_id)
+        if isinstance(decoded, Rejection):
+            raise ValueError(decoded.message)
+        enrichment = decoded
         rules_result = Classification(**enrichment.classification.model_dump())
         started = time.perf_counter()
         classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        enrichment = enrichment.with_classification(classification_block(classification), "llm", elapsed_ms)
-        result = build_result(enrichment, ctx.versions(), ctx.thresholds)
-        return await emit_result(ctx, result, sent_to_llm=True, received_at=message.timestamp, immediate=True)
+        outcome = llm_result_outcome(enrichment, classification, elapsed_ms, ctx.versions(), ctx.core)
     except Exception as exc:
         metrics.AGENT_ERRORS.labels(agent="llm").inc()
-        log.exception("llm_stage_failed", source_partition=source.partition, source_offset=source.offset)
-        rejection = Rejection("llm", type(exc).__name__, str(exc)[:500])
-        return await emit_dead_letter(ctx, rejection, event.key, event.value, source, None, immediate=True)
-    finally:
-        structlog.contextvars.clear_contextvars()
+        log.exception("llm_stage_failed", source_partition=record.partition, source_offset=record.offset)
+        rejection = decoded if isinstance(decoded, Rejection) else Rejection("llm", type(exc).__name__, str(exc)[:500])
+        outcome = llm_failure_outcome(rejection, record.key, record.value, position, enrichment, ctx.versions(), ctx.core)
+    observe(outcome, record.timestamp)
+    return outcome
 
 
 def register(ctx: WorkerContext) -> None:
-    batch_size = ctx.settings.llm_max_concurrency * 4
-
-    @ctx.app.agent(ctx.topics.llm, name="payees-llm")
-    async def classify_with_llm(stream: StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=BATCH_WAIT_S):
-            deliveries = await asyncio.gather(*(handle_llm_event(ctx, event) for event in events))
-            # A delivery failure raises here, before the batch is acknowledged: redelivered, not lost.
-            await asyncio.gather(*(delivery for batch in deliveries for delivery in batch))
+    ctx.source.route(ctx.settings.topic_llm, lambda record: handle_llm_record(ctx, record))

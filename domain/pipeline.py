@@ -6,7 +6,6 @@ Failures are values (``Rejection``), never exceptions that a caller could forget
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import hashlib
@@ -22,9 +21,7 @@ from domain.classify import RULES_VERSION, Classification, classify_payee
 from domain.matching import MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from schemas.events import (
-    AuditEvent,
     ClassificationBlock,
-    DeadLetter,
     EnrichedPayee,
     MatchBlock,
     PayeeRecord,
@@ -226,12 +223,17 @@ def current_versions(index: SupplierIndex, pipeline_version: str, thresholds: Th
     return Versions(pipeline=pipeline_version, rules=f"{RULES_VERSION}+{logic}", index=index.index_version)
 
 
-def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresholds) -> EnrichedPayee:
-    """Decide step: status and review reasons, with the deterministic event id."""
+def build_result(
+    enrichment: Enrichment, versions: Versions, thresholds: Thresholds, source: SourcePosition
+) -> EnrichedPayee:
+    """Decide step: status and review reasons; ids and order key from the source position."""
     reasons = review_reasons(enrichment, thresholds)
     fingerprint = enrichment.record.fingerprint()
+    status = "review" if reasons else "enriched"
     return EnrichedPayee(
-        event_id=EnrichedPayee.make_event_id(fingerprint, versions),
+        event_id=EnrichedPayee.make_event_id(source, enrichment.replay_run_id),
+        result_version=result_version(fingerprint, enrichment, status, reasons),
+        order_key=source.offset,
         correlation_id=enrichment.correlation_id,
         record_key=enrichment.record.record_key,
         record_fingerprint=fingerprint,
@@ -239,137 +241,28 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         normalized_name=enrichment.normalized_name,
         match=enrichment.match,
         classification=enrichment.classification,
-        status="review" if reasons else "enriched",
+        status=status,
         review_reasons=reasons,
         versions=versions,
         timings_ms=enrichment.timings_ms,
-        source=enrichment.source,
+        source=source,
         replay_run_id=enrichment.replay_run_id,
         processed_at=datetime.now(UTC),
     )
 
 
-def _audit(
-    subject: str,
-    correlation_id: str,
-    record_key: str | None,
-    action: str,
-    stage: str,
-    versions: Versions,
-    outcome: dict[str, object],
-    replay_run_id: str | None,
-    result_event_id: str | None = None,
-    timings_ms: dict[str, float] | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        event_id=AuditEvent.make_event_id(subject, action, versions),
-        correlation_id=correlation_id,
-        record_key=record_key,
-        action=action,  # type: ignore[arg-type]
-        stage=stage,
-        outcome=outcome,
-        versions=versions,
-        timings_ms=timings_ms or {},
-        result_event_id=result_event_id,
-        replay_run_id=replay_run_id,
-        occurred_at=datetime.now(UTC),
+def result_version(fingerprint: str, enrichment: Enrichment, status: str, reasons: list[str]) -> str:
+    """Digest of what was decided about the input: changes exactly when the outcome does."""
+    decided = json.dumps(
+        [
+            fingerprint,
+            enrichment.normalized_name,
+            enrichment.match.model_dump(mode="json"),
+            enrichment.classification.model_dump(mode="json"),
+            status,
+            reasons,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
     )
-
-
-def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[AuditEvent]:
-    """One audit event per decision taken on a record. No payee name: ids and outcomes only."""
-    common = {
-        "subject": result.record_fingerprint,
-        "correlation_id": result.correlation_id,
-        "record_key": result.record_key,
-        "versions": result.versions,
-        "replay_run_id": result.replay_run_id,
-        "result_event_id": result.event_id,
-    }
-    match, classification = result.match, result.classification
-    events = [
-        _audit(action="received", stage="validate", outcome={"source": result.source and result.source.model_dump()}, **common),
-        _audit(
-            action="matched",
-            stage="match",
-            outcome={
-                "decision": match.decision,
-                "match_type": match.match_type,
-                "supplier_id": match.supplier_id,
-                "score": match.score,
-                "runner_up_id": match.runner_up.supplier_id if match.runner_up else None,
-                "reason": match.reason,
-            },
-            timings_ms={"match": result.timings_ms.get("match", 0.0)},
-            **common,
-        ),
-    ]
-    if sent_to_llm:
-        events.append(_audit(action="sent_to_llm", stage="llm", outcome={}, **common))
-    if classification.method == "degraded":
-        events.append(_audit(action="degraded", stage="llm", outcome={"reason": classification.reason}, **common))
-    events.append(
-        _audit(
-            action="classified",
-            stage="classify",
-            outcome={
-                "entity_type": classification.entity_type,
-                "subtype": classification.subtype,
-                "sic_code": classification.sic_code,
-                "confidence": classification.confidence,
-                "method": classification.method,
-            },
-            timings_ms={k: v for k, v in result.timings_ms.items() if k in ("classify", "llm")},
-            **common,
-        )
-    )
-    if result.status == "review":
-        events.append(_audit(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}, **common))
-    if result.replay_run_id:
-        events.append(_audit(action="replayed", stage="emit", outcome={}, **common))
-    events.append(_audit(action="emitted", stage="emit", outcome={"status": result.status}, timings_ms=result.timings_ms, **common))
-    return events
-
-
-def dead_letter(
-    rejection: Rejection,
-    raw_key: bytes | None,
-    raw_value: bytes | None,
-    source: SourcePosition,
-    replay_run_id: str | None = None,
-) -> DeadLetter:
-    value = raw_value or b""
-    value_digest = hashlib.sha256(value).hexdigest()
-    return DeadLetter(
-        event_id=DeadLetter.make_event_id(source.topic, source.partition, source.offset, value_digest),
-        correlation_id=deterministic_id("correlation", source.topic, value_digest),
-        stage=rejection.stage,
-        error_type=rejection.error_type,
-        error_message=rejection.message,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
-        original_key_b64=base64.b64encode(raw_key).decode() if raw_key is not None else None,
-        original_value_b64=base64.b64encode(value).decode(),
-        original_size=len(value),
-        replay_run_id=replay_run_id,
-        occurred_at=datetime.now(UTC),
-    )
-
-
-def rejection_audit_event(letter: DeadLetter, versions: Versions) -> AuditEvent:
-    return _audit(
-        subject=letter.event_id,
-        correlation_id=letter.correlation_id,
-        record_key=None,
-        action="rejected",
-        stage=letter.stage,
-        versions=versions,
-        outcome={
-            "error_type": letter.error_type,
-            "dead_letter_event_id": letter.event_id,
-            "source_partition": letter.source_partition,
-            "source_offset": letter.source_offset,
-        },
-        replay_run_id=letter.replay_run_id,
-    )
+    return hashlib.blake2b(decided.encode(), digest_size=8).hexdigest()

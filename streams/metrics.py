@@ -88,6 +88,28 @@ DLQ_GUARD_TRIPPED = Gauge(
     "1 while the poison-flood guard is tripped (dead-letter ratio over its limit)",
     registry=REGISTRY,
 )
+DELIVERY_STALLED = Gauge(
+    "payee_stream_delivery_stalled_partitions",
+    "Source partitions stopped because an output could not be delivered (nothing after it commits)",
+    registry=REGISTRY,
+)
+DELIVERY_RETRIES = Counter(
+    "payee_stream_delivery_retries_total",
+    "Failed sends retried by the delivery layer, by target topic",
+    ["topic"],
+    registry=REGISTRY,
+)
+DELIVERY_IN_FLIGHT = Gauge(
+    "payee_stream_delivery_in_flight",
+    "Source records submitted to the delivery layer and not yet committable",
+    registry=REGISTRY,
+)
+PAUSED_PARTITIONS = Gauge(
+    "payee_stream_paused_partitions",
+    "Source partitions paused, by reason (backpressure, delivery_stalled, dead_letter_guard)",
+    ["reason"],
+    registry=REGISTRY,
+)
 SINK_REJECTED = Counter(
     "payee_stream_sink_rejected_total",
     "Records the PostgreSQL sink could not decode or store, by topic (kept in sink_rejected_records)",

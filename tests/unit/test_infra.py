@@ -320,6 +320,18 @@ def test_promtool_accepts_rules_and_config() -> None:
 LABELS = {"service": "payee-stream"}
 W = f'job="{WORKER_JOB}"'
 PROMTOOL_CASES: list[dict[str, Any]] = [
+    {  # a stalled partition for two minutes: fires after one
+        "interval": "1m",
+        "input_series": [
+            {"series": f'payee_stream_delivery_stalled_partitions{{{W},instance="w1"}}', "values": "0 0 1 1 1 1"},
+            {"series": f'payee_stream_delivery_stalled_partitions{{{W},instance="w2"}}', "values": "0x6"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "1m", "alertname": "PayeeStreamDeliveryStalled", "exp_alerts": []},
+            {"eval_time": "4m", "alertname": "PayeeStreamDeliveryStalled",
+             "exp_alerts": [{"exp_labels": {**LABELS, "severity": "critical", "job": WORKER_JOB, "instance": "w1"}}]},
+        ],
+    },
     {  # lag of 500 more records every minute: fires once above 5000 and growing for 10 minutes
         "interval": "1m",
         "input_series": [
