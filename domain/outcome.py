@@ -283,7 +283,7 @@ def dead_letter_outcome(
     letter = dead_letter(rejection, raw_key, raw_value, source, replay_run_id, origin)
     output = dead_letter_output(letter)
     if output.size > max_message_bytes:
-        envelope = dead_letter(rejection, raw_key, b"", source, replay_run_id, origin, value_budget=0)
+        envelope = dead_letter(rejection, raw_key, raw_value, source, replay_run_id, origin, value_budget=0)
         room = max_message_bytes - dead_letter_output(envelope).size
         # base64 turns every 3 bytes into 4 characters
         letter = dead_letter(rejection, raw_key, raw_value, source, replay_run_id, origin, value_budget=room // 4 * 3)
