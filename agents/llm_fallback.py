@@ -9,15 +9,15 @@ order. A worker killed between publish and acknowledgement therefore reprocesses
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
 from aiokafka.structs import ConsumerRecord
 
 from agents.observe import observe
-from domain.classify import Classification
 from domain.outcome import Outcome, llm_failure_outcome, llm_input, llm_result_outcome
-from domain.pipeline import Enrichment, Rejection
+from domain.pipeline import Enrichment, Rejection, classification_of
 from schemas.events import SourcePosition
 from streams import metrics
 from streams.context import WorkerContext
@@ -25,8 +25,12 @@ from streams.context import WorkerContext
 log = structlog.get_logger(__name__)
 
 
-async def handle_llm_record(ctx: WorkerContext, record: ConsumerRecord) -> Outcome:
-    """Never raises: the LLM client degrades instead of failing; anything else is dead-lettered."""
+async def handle_llm_record(ctx: WorkerContext, calls: asyncio.Semaphore, record: ConsumerRecord) -> Outcome:
+    """Never raises: the LLM client degrades instead of failing; anything else is dead-lettered.
+
+    ``calls`` admits as many records to the client as it makes calls at once, so that records
+    waiting their turn see the circuit breaker as it is when their turn comes, not as it was
+    when they were read."""
     assert ctx.llm is not None
     metrics.RECORDS_IN.labels(topic=record.topic).inc()
     position = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
@@ -36,9 +40,10 @@ async def handle_llm_record(ctx: WorkerContext, record: ConsumerRecord) -> Outco
         if isinstance(decoded, Rejection):
             raise ValueError(decoded.message)
         enrichment = decoded
-        rules_result = Classification(**enrichment.classification.model_dump())
+        rules_result = classification_of(enrichment.classification)
         started = time.perf_counter()
-        classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
+        async with calls:
+            classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         outcome = llm_result_outcome(enrichment, classification, elapsed_ms, ctx.versions(), ctx.core)
     except Exception as exc:
@@ -51,4 +56,5 @@ async def handle_llm_record(ctx: WorkerContext, record: ConsumerRecord) -> Outco
 
 
 def register(ctx: WorkerContext) -> None:
-    ctx.source.route(ctx.settings.topic_llm, lambda record: handle_llm_record(ctx, record))
+    calls = asyncio.Semaphore(ctx.settings.llm_max_concurrency)
+    ctx.source.route(ctx.settings.topic_llm, lambda record: handle_llm_record(ctx, calls, record))

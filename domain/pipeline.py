@@ -151,6 +151,11 @@ def classification_block(result: Classification) -> ClassificationBlock:
     )
 
 
+def classification_of(block: ClassificationBlock) -> Classification:
+    """The rules' classification back from its event block (the LLM stage refines it)."""
+    return Classification(**block.model_dump(exclude={"decision_id"}))
+
+
 def enrich(
     record: PayeeRecord,
     index: SupplierIndex,
