@@ -93,6 +93,9 @@ def worker_producer(settings: Settings) -> AIOKafkaProducer:
         linger_ms=settings.producer_linger_ms,
         max_batch_size=256 * 1024,
         max_request_size=settings.max_message_bytes + 64 * 1024,
+        # A send not acknowledged by then (metadata included: a missing topic) fails and is
+        # retried by the delivery layer; the same bound stalls the partition.
+        request_timeout_ms=int(settings.delivery_stall_after_s * 1000),
     )
 
 
