@@ -32,7 +32,7 @@ async def handle_llm_record(ctx: WorkerContext, calls: asyncio.Semaphore, record
     waiting their turn see the circuit breaker as it is when their turn comes, not as it was
     when they were read."""
     assert ctx.llm is not None
-    metrics.RECORDS_IN.labels(topic=record.topic).inc()
+    metrics.child(metrics.RECORDS_IN, record.topic).inc()
     position = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
     decoded = llm_input(record.value)
     enrichment: Enrichment | None = None

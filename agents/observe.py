@@ -16,18 +16,18 @@ def observe(outcome: Outcome, received_at_ms: int | None) -> None:
     if outcome.result is not None:
         result = outcome.result
         match, classification = result.match, result.classification
-        metrics.MATCH_OUTCOMES.labels(decision=match.decision, match_type=match.match_type).inc()
+        metrics.child(metrics.MATCH_OUTCOMES, match.decision, match.match_type).inc()
         metrics.MATCH_SCORE.observe(match.score)
-        metrics.CLASSIFICATIONS.labels(entity_type=classification.entity_type, method=classification.method).inc()
+        metrics.child(metrics.CLASSIFICATIONS, classification.entity_type, classification.method).inc()
         for reason in result.review_reasons:
-            metrics.REVIEWS.labels(reason=reason).inc()
+            metrics.child(metrics.REVIEWS, reason).inc()
         for stage, elapsed_ms in result.timings_ms.items():
-            metrics.STAGE_LATENCY.labels(stage=stage).observe(elapsed_ms / 1000)
+            metrics.child(metrics.STAGE_LATENCY, stage).observe(elapsed_ms / 1000)
         if received_at_ms is not None:
             metrics.END_TO_END_LATENCY.observe(max(0.0, time.time() - received_at_ms / 1000))
     if outcome.letter is not None:
         letter = outcome.letter
-        metrics.DEAD_LETTERS.labels(stage=letter.stage, reason=letter.error_type).inc()
+        metrics.child(metrics.DEAD_LETTERS, letter.stage, letter.error_type).inc()
         log.warning(
             "dead_lettered",
             stage=letter.stage,

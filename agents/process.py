@@ -15,7 +15,7 @@ REPLAY_RUN_HEADER = "x-replay-run-id"
 
 
 def handle_raw_record(ctx: WorkerContext, record: ConsumerRecord) -> Outcome:
-    metrics.RECORDS_IN.labels(topic=record.topic).inc()
+    metrics.child(metrics.RECORDS_IN, record.topic).inc()
     source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
     outcome = raw_record_outcome(
         record.key,

@@ -68,8 +68,8 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
         return Rejection("validate", "schema_violation", problems[:1000])
 
 
-def correlation_id_for(record: PayeeRecord) -> str:
-    return deterministic_id("correlation", record.record_key, record.fingerprint())
+def correlation_id_for(record: PayeeRecord, fingerprint: str) -> str:
+    return deterministic_id("correlation", record.record_key, fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,7 @@ class Enrichment:
     """A record after the fast path: matched and classified by rules."""
 
     record: PayeeRecord
+    fingerprint: str
     correlation_id: str
     normalized_name: str
     match: MatchBlock
@@ -98,6 +99,7 @@ class Enrichment:
         return json.dumps(
             {
                 "record": self.record.model_dump(mode="json"),
+                "fingerprint": self.fingerprint,
                 "correlation_id": self.correlation_id,
                 "normalized_name": self.normalized_name,
                 "match": self.match.model_dump(mode="json"),
@@ -111,8 +113,10 @@ class Enrichment:
     @classmethod
     def from_json(cls, raw: bytes) -> Enrichment:
         data = json.loads(raw)
+        record = PayeeRecord.model_validate(data["record"])
         return cls(
-            record=PayeeRecord.model_validate(data["record"]),
+            record=record,
+            fingerprint=data.get("fingerprint") or record.fingerprint(),
             correlation_id=data["correlation_id"],
             normalized_name=data["normalized_name"],
             match=MatchBlock.model_validate(data["match"]),
@@ -163,6 +167,7 @@ def enrich(
     replay_run_id: str | None = None,
 ) -> Enrichment:
     """Match step then classify step (rules; the supplier's category when matched)."""
+    fingerprint = record.fingerprint()
     started = time.perf_counter()
     normalized = normalize_name(record.payee_name)
     match = index.match(
@@ -178,7 +183,8 @@ def enrich(
     classified_at = time.perf_counter()
     return Enrichment(
         record=record,
-        correlation_id=correlation_id_for(record),
+        fingerprint=fingerprint,
+        correlation_id=correlation_id_for(record, fingerprint),
         normalized_name=normalized.key,
         match=match_block(match),
         classification=classification_block(classification),
@@ -233,7 +239,7 @@ def build_result(
 ) -> EnrichedPayee:
     """Decide step: status and review reasons; ids and order key from the source position."""
     reasons = review_reasons(enrichment, thresholds)
-    fingerprint = enrichment.record.fingerprint()
+    fingerprint = enrichment.fingerprint
     status = "review" if reasons else "enriched"
     return EnrichedPayee(
         event_id=EnrichedPayee.make_event_id(source, enrichment.replay_run_id),

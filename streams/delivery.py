@@ -4,7 +4,9 @@ may be committed. Every agent hands its outcomes to one ``Delivery``.
 Interface (all an agent or a consumer loop needs)::
 
     delivery = Delivery(producer, topics={"enriched": "payees.enriched", ...}, policy=DeliveryPolicy(...))
-    delivery.submit(tp, offset, outcome)      # outcome: Outcome, or an awaitable of one
+    delivery.submit_batch(tp, [(offset, outcome), ...])   # consecutive records of one partition
+    delivery.submit(tp, offset, outcome)      # the same for one record
+                                              # outcome: Outcome, or an awaitable of one
     delivery.in_flight(tp)                    # records of tp submitted and not yet committable
     delivery.committable()                    # {tp: next offset to commit}; only what is delivered
     delivery.stalled                          # {tp: reason} for partitions whose delivery failed
@@ -12,7 +14,9 @@ Interface (all an agent or a consumer loop needs)::
     delivery.forget(tps)                      # drop the bookkeeping of revoked partitions
 
 ``submit`` never blocks: the caller bounds work in flight per partition with ``in_flight`` and
-pauses a partition that is full (backpressure, as Arroyo's ``MessageRejected``).
+pauses a partition that is full (backpressure, as Arroyo's ``MessageRejected``). A batch is
+delivered as a unit (one task; the producer batches its outputs per topic partition) and
+becomes committable as a whole.
 
 Guarantees, per source partition:
 
@@ -39,7 +43,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -65,7 +69,11 @@ class OutputTooLarge(Exception):
 
 @dataclass
 class _Pending:
-    offset: int
+    """A batch of consecutive source records, ``first``..``last``."""
+
+    first: int
+    last: int
+    records: int
     done: bool = False
     task: asyncio.Task[None] | None = None
 
@@ -73,6 +81,7 @@ class _Pending:
 @dataclass
 class _Partition:
     queue: deque[_Pending] = field(default_factory=deque)
+    in_flight: int = 0
     committable: int | None = None
     failing: dict[int, str] = field(default_factory=dict)
 
@@ -80,6 +89,15 @@ class _Partition:
 def retry_delay(attempt: int, initial_s: float, max_s: float) -> float:
     ceiling = min(max_s, initial_s * 2**attempt)
     return ceiling / 2 + random.random() * ceiling / 2
+
+
+async def resolve_all(outcomes: list[Outcome | Awaitable[Outcome]]) -> list[Outcome]:
+    """The outcomes, awaiting the awaitable ones concurrently (the LLM stage's calls)."""
+    waiting = [outcome for outcome in outcomes if not isinstance(outcome, Outcome)]
+    if not waiting:
+        return outcomes  # type: ignore[return-value]
+    done = iter(await asyncio.gather(*waiting))
+    return [outcome if isinstance(outcome, Outcome) else next(done) for outcome in outcomes]
 
 
 class Delivery:
@@ -92,16 +110,22 @@ class Delivery:
 
     # -- interface -------------------------------------------------------------------------
 
-    def submit(self, tp: TopicPartition, offset: int, outcome: Outcome | Awaitable[Outcome]) -> None:
+    def submit_batch(self, tp: TopicPartition, batch: Sequence[tuple[int, Outcome | Awaitable[Outcome]]]) -> None:
+        if not batch:
+            return
         partition = self._partitions.setdefault(tp, _Partition())
-        pending = _Pending(offset)
+        pending = _Pending(first=batch[0][0], last=batch[-1][0], records=len(batch))
         partition.queue.append(pending)
-        pending.task = asyncio.ensure_future(self._deliver(tp, partition, pending, outcome))
-        metrics.DELIVERY_IN_FLIGHT.inc()
+        partition.in_flight += len(batch)
+        pending.task = asyncio.ensure_future(self._deliver(tp, partition, pending, [outcome for _, outcome in batch]))
+        metrics.DELIVERY_IN_FLIGHT.inc(len(batch))
+
+    def submit(self, tp: TopicPartition, offset: int, outcome: Outcome | Awaitable[Outcome]) -> None:
+        self.submit_batch(tp, [(offset, outcome)])
 
     def in_flight(self, tp: TopicPartition) -> int:
         partition = self._partitions.get(tp)
-        return len(partition.queue) if partition else 0
+        return partition.in_flight if partition else 0
 
     def committable(self) -> dict[TopicPartition, int]:
         return {tp: p.committable for tp, p in self._partitions.items() if p.committable is not None}
@@ -134,7 +158,7 @@ class Delivery:
             for pending in partition.queue:
                 if pending.task is not None and not pending.task.done():
                     pending.task.cancel()
-                metrics.DELIVERY_IN_FLIGHT.dec()
+            metrics.DELIVERY_IN_FLIGHT.dec(partition.in_flight)
             self._set_stalled(tp, None)
 
     async def close(self, timeout_s: float) -> None:
@@ -144,16 +168,20 @@ class Delivery:
     # -- internals -------------------------------------------------------------------------
 
     async def _deliver(
-        self, tp: TopicPartition, partition: _Partition, pending: _Pending, outcome: Outcome | Awaitable[Outcome]
+        self,
+        tp: TopicPartition,
+        partition: _Partition,
+        pending: _Pending,
+        outcomes: list[Outcome | Awaitable[Outcome]],
     ) -> None:
         try:
-            resolved = outcome if isinstance(outcome, Outcome) else await outcome
+            resolved = await resolve_all(outcomes)
         except Exception as error:  # a handler bug: fail closed, never skip the record
-            log.exception("outcome_failed", source_topic=tp.topic, source_partition=tp.partition, source_offset=pending.offset)
-            partition.failing[pending.offset] = f"outcome failed: {type(error).__name__}"
-            self._set_stalled(tp, partition.failing[pending.offset])
+            log.exception("outcome_failed", source_topic=tp.topic, source_partition=tp.partition, source_offset=pending.first)
+            partition.failing[pending.first] = f"outcome failed: {type(error).__name__}"
+            self._set_stalled(tp, partition.failing[pending.first])
             return
-        remaining = list(resolved.outputs)
+        remaining = [output for outcome in resolved for output in outcome.outputs]
         started = time.monotonic()
         attempt = 0
         while remaining:
@@ -164,22 +192,23 @@ class Delivery:
             error = failed[0][1]
             reason = f"{type(error).__name__}: {error}"[:300]
             metrics.DELIVERY_RETRIES.labels(topic=self._topics.get(remaining[0].role, "?")).inc()
-            if time.monotonic() - started >= self._policy.stall_after_s and pending.offset not in partition.failing:
-                partition.failing[pending.offset] = reason
+            if time.monotonic() - started >= self._policy.stall_after_s and pending.first not in partition.failing:
+                partition.failing[pending.first] = reason
                 self._set_stalled(tp, reason)
             delay = retry_delay(attempt, self._policy.retry_initial_s, self._policy.retry_max_s)
             log.warning(
                 "delivery_failed",
                 source_topic=tp.topic,
                 source_partition=tp.partition,
-                source_offset=pending.offset,
+                source_offset=pending.first,
+                records=pending.records,
                 attempt=attempt + 1,
                 retry_in_s=round(delay, 2),
                 error=reason,
             )
             attempt += 1
             await asyncio.sleep(delay)
-        if partition.failing.pop(pending.offset, None) is not None:
+        if partition.failing.pop(pending.first, None) is not None:
             log.warning("delivery_recovered", source_topic=tp.topic, source_partition=tp.partition)
             self._set_stalled(tp, next(iter(partition.failing.values()), None))
         pending.done = True
@@ -205,7 +234,7 @@ class Delivery:
         for output, future in sent:
             try:
                 await future
-                metrics.RECORDS_OUT.labels(topic=self._topics[output.role]).inc()
+                metrics.child(metrics.RECORDS_OUT, self._topics[output.role]).inc()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001
@@ -215,8 +244,10 @@ class Delivery:
     def _advance(self, partition: _Partition) -> None:
         queue = partition.queue
         while queue and queue[0].done:
-            partition.committable = queue.popleft().offset + 1
-            metrics.DELIVERY_IN_FLIGHT.dec()
+            pending = queue.popleft()
+            partition.committable = pending.last + 1
+            partition.in_flight -= pending.records
+            metrics.DELIVERY_IN_FLIGHT.dec(pending.records)
 
     def _set_stalled(self, tp: TopicPartition, reason: str | None) -> None:
         if reason is None:

@@ -214,21 +214,29 @@ class SourceLoop(Service):
             await producer.stop()
 
     async def _process_buffered(self) -> None:
+        """Handle buffered records of open partitions; each partition's run of records goes to
+        delivery as one batch (cut at the in-flight limit and at every yield to the loop)."""
         assert self.delivery is not None
         slice_started = time.monotonic()
         for tp, records in list(self._buffered.items()):
             handler, guarded = self._handlers[tp.topic]
+            batch: list[tuple[int, Outcome | Awaitable[Outcome]]] = []
+            room = self._max_in_flight - self.delivery.in_flight(tp)
             while records and not self._paused.get(tp):
                 record = records.popleft()
                 outcome = handler(record)
-                self.delivery.submit(tp, record.offset, outcome)
+                batch.append((record.offset, outcome))
                 if guarded:
                     self._count(tp, outcome)
-                if self.delivery.in_flight(tp) >= self._max_in_flight:
+                if len(batch) >= room:
                     self._pause(tp, BACKPRESSURE)
                 if time.monotonic() - slice_started >= SLICE_S:
+                    self.delivery.submit_batch(tp, batch)
+                    batch = []
+                    room = self._max_in_flight - self.delivery.in_flight(tp)
                     await asyncio.sleep(0)
                     slice_started = time.monotonic()
+            self.delivery.submit_batch(tp, batch)
             if not records:
                 del self._buffered[tp]
 
