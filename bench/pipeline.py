@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import payee_names, percentile, running_rig
+from harness import cpu_seconds, payee_names, percentile, running_rig
 
 from domain.batch import build_index
 from domain.outcome import CoreConfig, raw_record_outcome
@@ -112,10 +112,18 @@ def main() -> None:
     args = parser.parse_args()
     records = bench_records(payee_names(args.suppliers, args.records))
     with running_rig(args.suppliers, args.partitions) as rig:
+        assert rig.worker.process is not None
+        cpu_before = cpu_seconds(rig.worker.process.pid)
         figures = asyncio.run(measure(rig.settings, records))
+        worker_cpu_s = cpu_seconds(rig.worker.process.pid) - cpu_before
         # While the worker idles: both figures come from one run on the same machine state.
         figures.update(measure_core(rig.settings, args.suppliers, records))
     figures["pipeline / core"] = figures["records/s end to end"] / figures["core records/s"]
+    # Less sensitive to a busy machine than wall-clock rates: CPU the worker spent per record
+    # (core, consuming, delivering, committing) against the core's own time per record.
+    figures["worker CPU ms/record"] = worker_cpu_s * 1000 / len(records)
+    figures["core ms/record"] = 1000 / figures["core records/s"]
+    figures["core share of worker CPU"] = figures["core ms/record"] / figures["worker CPU ms/record"]
     print(f"suppliers: {args.suppliers}  partitions: {args.partitions}  load+ready: {rig.ready_after_s:.1f}s")
     for name, value in figures.items():
         print(f"{name:>24}: {value:,.2f}" if isinstance(value, float) else f"{name:>24}: {value:,}")

@@ -263,17 +263,12 @@ def build_result(
 
 
 def result_version(fingerprint: str, enrichment: Enrichment, status: str, reasons: list[str]) -> str:
-    """Digest of what was decided about the input: changes exactly when the outcome does."""
-    decided = json.dumps(
-        [
-            fingerprint,
-            enrichment.normalized_name,
-            enrichment.match.model_dump(mode="json"),
-            enrichment.classification.model_dump(mode="json"),
-            status,
-            reasons,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.blake2b(decided.encode(), digest_size=8).hexdigest()
+    """Digest of what was decided about the input: changes exactly when the outcome does.
+    (The blocks serialise their fields in declaration order, so their JSON is canonical.)"""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (fingerprint, enrichment.normalized_name, status, *reasons):
+        digest.update(part.encode())
+        digest.update(b"\x1f")
+    digest.update(enrichment.match.model_dump_json().encode())
+    digest.update(enrichment.classification.model_dump_json().encode())
+    return digest.hexdigest()
