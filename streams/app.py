@@ -16,7 +16,7 @@ from domain.dead_letter_guard import DeadLetterGuard
 from domain.matching import SupplierIndex
 from domain.outcome import CoreConfig, Role
 from domain.pipeline import Thresholds
-from streams import faust_transport, metrics, tansu_compat, views
+from streams import metrics, views
 from streams.broker_health import BrokerHealth
 from streams.context import WorkerContext
 from streams.delivery import DeliveryPolicy
@@ -65,21 +65,10 @@ class WorkerApp(faust.App):
 
 
 def faust_app(settings: Settings, app_id: str) -> faust.App:
-    broker = settings.broker_url
-    conf: dict[str, object] = {
-        "broker_session_timeout": settings.session_timeout_s,
-        "broker_heartbeat_interval": settings.heartbeat_interval_s,
-    }
-    if settings.on_tansu:
-        tansu_compat.install()
-        broker = faust_transport.with_scheme(broker, tansu_compat.TANSU_SCHEME)
-        conf.update(tansu_compat.faust_overrides())
-    else:
-        faust_transport.install()
-        broker = faust_transport.with_scheme(broker, faust_transport.KAFKA_SCHEME)
     return WorkerApp(
         app_id,
-        broker=broker,
+        # Faust opens no Kafka connection here (see ServicesAndWeb).
+        broker=settings.broker_url,
         store="memory://",
         autodiscover=False,
         datadir=str(settings.data_dir / "faust"),
@@ -91,7 +80,6 @@ def faust_app(settings: Settings, app_id: str) -> faust.App:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        **conf,
     )
 
 
