@@ -78,6 +78,8 @@ class SourceLoop(Service):
         self.delivery: Delivery | None = None
         self.rebalancing = False
         self.started_consuming = False
+        # Moves on at every revocation: work read before it belongs to the old assignment.
+        self._generation = 0
 
     def route(self, topic: str, handler: Handler, guarded: bool = False) -> None:
         """Send records of ``topic`` to ``handler``; ``guarded`` ones count for the poison-flood guard."""
@@ -164,6 +166,7 @@ class SourceLoop(Service):
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.rebalancing = True
+        self._generation += 1
         assert self.delivery is not None
         # Bounded: the group waits for this member; what is not delivered by then is read
         # again by the partition's next owner from the committed offset.
@@ -217,6 +220,7 @@ class SourceLoop(Service):
         """Handle buffered records of open partitions; each partition's run of records goes to
         delivery as one batch (cut at the in-flight limit and at every yield to the loop)."""
         assert self.delivery is not None
+        generation = self._generation
         slice_started = time.monotonic()
         for tp, records in list(self._buffered.items()):
             handler, guarded = self._handlers[tp.topic]
@@ -236,6 +240,10 @@ class SourceLoop(Service):
                     room = self._max_in_flight - self.delivery.in_flight(tp)
                     await asyncio.sleep(0)
                     slice_started = time.monotonic()
+                    if self._generation != generation:
+                        # A rebalance ran meanwhile: these records were read under the old
+                        # assignment. Not submitted, not committed: read again by the owner.
+                        return
             self.delivery.submit_batch(tp, batch)
             if not records:
                 del self._buffered[tp]
