@@ -16,8 +16,9 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 
 from agents.observe import observe
-from domain.outcome import Outcome, llm_failure_outcome, llm_input, llm_result_outcome
-from domain.pipeline import Enrichment, Rejection, classification_of
+from domain.outcome import Outcome, hand_off_input, llm_result_outcome, stage_failure_outcome, stage_result_outcome
+from domain.pipeline import Enrichment, Rejection, classification_of, privacy_checked
+from domain.privacy import failure_summary
 from schemas.events import SourcePosition
 from streams import metrics
 from streams.context import WorkerContext
@@ -34,23 +35,27 @@ async def handle_llm_record(ctx: WorkerContext, calls: asyncio.Semaphore, record
     assert ctx.llm is not None
     metrics.child(metrics.RECORDS_IN, record.topic).inc()
     position = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
-    decoded = llm_input(record.value)
+    decoded = hand_off_input(record.value, "llm")
     enrichment: Enrichment | None = None
     try:
         if isinstance(decoded, Rejection):
             raise ValueError(decoded.message)
-        enrichment = decoded
-        rules_result = classification_of(enrichment.classification)
-        started = time.perf_counter()
-        async with calls:
-            classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        outcome = llm_result_outcome(enrichment, classification, elapsed_ms, ctx.versions(), ctx.core)
+        # Queued by an older worker or under permissive privacy: the current setting decides.
+        enrichment = privacy_checked(decoded, ctx.core.llm_privacy)
+        if enrichment.llm_privacy == "withheld":
+            outcome = stage_result_outcome(enrichment, False, ctx.versions(), ctx.core)
+        else:
+            rules_result = classification_of(enrichment.classification)
+            started = time.perf_counter()
+            async with calls:
+                classification = await ctx.llm.classify(enrichment.record.payee_name, rules_result)
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+            outcome = llm_result_outcome(enrichment, classification, elapsed_ms, ctx.versions(), ctx.core)
     except Exception as exc:
         metrics.AGENT_ERRORS.labels(agent="llm").inc()
         log.exception("llm_stage_failed", source_partition=record.partition, source_offset=record.offset)
-        rejection = decoded if isinstance(decoded, Rejection) else Rejection("llm", type(exc).__name__, str(exc)[:500])
-        outcome = llm_failure_outcome(rejection, record.key, record.value, position, enrichment, ctx.versions(), ctx.core)
+        rejection = decoded if isinstance(decoded, Rejection) else Rejection("llm", type(exc).__name__, failure_summary(exc))
+        outcome = stage_failure_outcome(rejection, record.key, record.value, position, enrichment, ctx.versions(), ctx.core)
     observe(outcome, record.timestamp)
     return outcome
 

@@ -1,5 +1,6 @@
 """The fast path: a record of ``payees.raw`` → the core's outcome (result, review copy, audit
-event; or the LLM hand-off; or a dead letter) → the delivery layer, via the consumer loop."""
+event; or the LLM or merchant-data hand-off; or a dead letter) → the delivery layer, via the
+consumer loop. Reviewers' decisions in force (the worker's decision table) apply."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def handle_raw_record(ctx: WorkerContext, record: ConsumerRecord) -> Outcome:
         ctx.index,
         ctx.versions_of,
         ctx.core,
+        ctx.decisions.table,
     )
     observe(outcome, record.timestamp)
     return outcome

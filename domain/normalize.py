@@ -14,37 +14,10 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import DamerauLevenshtein
 
+from domain.vocabulary import ABBREVIATIONS, LEGAL_SUFFIXES, US_STATE_CODES
+
 # Payment systems cut names at 30–35 characters; nothing useful lies beyond a few hundred.
 MAX_INPUT_CHARS = 300
-
-# Legal forms, canonical spelling first. Removed from the end of the matching key because
-# payment files add, drop and swap them freely ("ACME INC" / "ACME CORPORATION" / "ACME").
-_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
-    "INC": ("INC", "INCORPORATED", "INCORPORATION"),
-    "LLC": ("LLC",),
-    "CORP": ("CORP", "CORPORATION", "CORPORATIONS"),
-    "CO": ("CO", "COMPANY", "COMPANIES", "COS"),
-    "LTD": ("LTD", "LIMITED"),
-    "LP": ("LP",),
-    "LLP": ("LLP",),
-    "LLLP": ("LLLP",),
-    "PLLC": ("PLLC",),
-    "PC": ("PC",),
-    "PLC": ("PLC",),
-    "NA": ("NA",),
-    "GMBH": ("GMBH",),
-    "AG": ("AG",),
-    "SA": ("SA",),
-    "SRL": ("SRL",),
-    "BV": ("BV",),
-    "NV": ("NV",),
-    "AB": ("AB",),
-    "KK": ("KK",),
-    "PTY": ("PTY",),
-}
-LEGAL_SUFFIXES: dict[str, str] = {
-    spelling: canonical for canonical, spellings in _LEGAL_FORMS.items() for spelling in spellings
-}
 
 # Payment systems cut names at 30–35 characters; a name this long may have been cut.
 CUT_NAME_MIN_CHARS = 20
@@ -62,75 +35,6 @@ _LONG_LEGAL_FORMS = tuple(
 # make them another word ("INCORPOATED", "CORPORATOIN"; not "COMPANY" → "COMPANT").
 _MIN_MISSPELT_SUFFIX = 9
 _MIN_TWO_TYPO_SUFFIX = 12
-
-# Abbreviations expanded to the full word: the full word keeps prefix matching of truncated
-# names working ("ASSOCIA…" is a prefix of ASSOCIATION, not of ASSN). Words that are
-# themselves ambiguous (SAINT/STREET, MOUNT/MONTANA) are contracted instead, see below.
-ABBREVIATIONS: dict[str, str] = {
-    "ACAD": "ACADEMY",
-    "ADMIN": "ADMINISTRATION",
-    "ASSN": "ASSOCIATION",
-    "ASSNS": "ASSOCIATIONS",
-    "ASSOC": "ASSOCIATION",
-    "ASSOCS": "ASSOCIATES",
-    "ASSO": "ASSOCIATION",
-    "ASN": "ASSOCIATION",
-    "AUTH": "AUTHORITY",
-    "BD": "BOARD",
-    "BLDG": "BUILDING",
-    "BROS": "BROTHERS",
-    "CNTR": "CENTER",
-    "CTR": "CENTER",
-    "CENTRE": "CENTER",
-    "CHAP": "CHAPTER",
-    "CMTY": "COMMUNITY",
-    "CNTY": "COUNTY",
-    "COOP": "COOPERATIVE",
-    "DEPT": "DEPARTMENT",
-    "DEPTS": "DEPARTMENTS",
-    "DPT": "DEPARTMENT",
-    "DIST": "DISTRICT",
-    "DIV": "DIVISION",
-    "EDUC": "EDUCATION",
-    "FDN": "FOUNDATION",
-    "FNDN": "FOUNDATION",
-    "FNDTN": "FOUNDATION",
-    "GOVT": "GOVERNMENT",
-    "GRP": "GROUP",
-    "HOSP": "HOSPITAL",
-    "HSG": "HOUSING",
-    "INST": "INSTITUTE",
-    "INTL": "INTERNATIONAL",
-    "INTERNATL": "INTERNATIONAL",
-    "MEML": "MEMORIAL",
-    "MFG": "MANUFACTURING",
-    "MGMT": "MANAGEMENT",
-    "MGT": "MANAGEMENT",
-    "MTN": "MOUNTAIN",
-    "NATL": "NATIONAL",
-    "ORG": "ORGANIZATION",
-    "ORGS": "ORGANIZATIONS",
-    "ORGANISATION": "ORGANIZATION",
-    "PROG": "PROGRAM",
-    "SCH": "SCHOOL",
-    "SOC": "SOCIETY",
-    "SVC": "SERVICE",
-    "SVCS": "SERVICES",
-    "SYS": "SYSTEMS",
-    "TWP": "TOWNSHIP",
-    "UNIV": "UNIVERSITY",
-    "UTD": "UNITED",
-    "VOL": "VOLUNTEER",
-    # Contractions: the long form is unambiguous, the short one is not.
-    "SAINT": "ST",
-    "MOUNT": "MT",
-    "FORT": "FT",
-    "FIRST": "1ST",
-    "SECOND": "2ND",
-    "THIRD": "3RD",
-    "FOURTH": "4TH",
-    "FIFTH": "5TH",
-}
 
 # Every token is spelt one way: abbreviations expanded, legal forms in their canonical spelling
 # wherever they stand ("GALA INCORPORATED GROUPO…" = "GALA INC GROUPO…", COS = CO).
@@ -155,10 +59,6 @@ _APOSTROPHES = re.compile(r"['’`´]")
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
 _ALNUM = re.compile(r"[0-9A-Z]")
 _ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-_US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
-    "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
-)
 # "SMITH, JOHN" becomes "JOHN SMITH" only when nothing suggests an organisation.
 _NOT_A_PERSON = frozenset(
     set(LEGAL_SUFFIXES)
@@ -217,7 +117,7 @@ def _swap_person_order(text: str) -> str:
         return text
     if any(_NON_ALNUM.sub("", token) in _NOT_A_PERSON for token in before + after):
         return text
-    if len(after) == 1 and after[0] in _US_STATES:  # "SPRINGFIELD, IL" is a place
+    if len(after) == 1 and after[0] in US_STATE_CODES:  # "SPRINGFIELD, IL" is a place
         return text
     return " ".join(after + before)
 

@@ -3,6 +3,8 @@
 One pure call per record returns an ``Outcome``: the output records to publish (result, review
 copy, audit event, LLM hand-off, dead letter), each as (topic role, key, value bytes, headers).
 Roles are names such as ``"enriched"``; the delivery layer maps them to configured topics.
+A record goes through up to three stages (fast path, LLM, merchant data), each handing it on
+with one hand-off output, and the last one it reaches returns its result.
 Nothing here knows about Kafka or Faust.
 
 Every outcome fits the broker's message size: an output that would not fit turns the whole
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from domain.classify import Classification
-from domain.matching import SupplierIndex
+from domain.decisions import DecisionLookup
+from domain.matching import DefaultPlaces, SupplierIndex
+from domain.merchant import MerchantPolicy, MerchantProvider, enrich_batch, needs_merchant_data
 from domain.pipeline import (
     Enrichment,
     Rejection,
@@ -29,7 +33,9 @@ from domain.pipeline import (
     classification_block,
     decode_record,
     enrich,
+    route_to_llm,
 )
+from domain.privacy import LlmPrivacy, failure_summary
 from schemas.events import (
     SCHEMA_VERSION,
     AuditDecision,
@@ -42,7 +48,7 @@ from schemas.events import (
     deterministic_id,
 )
 
-Role = Literal["enriched", "review", "audit", "dlq", "llm"]
+Role = Literal["enriched", "review", "audit", "dlq", "llm", "merchant"]
 Headers = tuple[tuple[str, bytes], ...]
 
 # Kafka's per-record framing (offset delta, lengths, attributes) plus the record batch header a
@@ -90,6 +96,10 @@ class CoreConfig:
     max_record_bytes: int
     max_message_bytes: int
     llm_enabled: bool
+    llm_privacy: LlmPrivacy = "strict"
+    default_places: DefaultPlaces = field(default_factory=DefaultPlaces)
+    # None: no merchant-data stage runs (no provider configured).
+    merchant_policy: MerchantPolicy | None = None
 
 
 VersionsOf = Callable[[SupplierIndex], Versions]
@@ -124,12 +134,16 @@ def result_decisions(result: EnrichedPayee, sent_to_llm: bool) -> list[AuditDeci
                 "score": match.score,
                 "runner_up_id": match.runner_up.supplier_id if match.runner_up else None,
                 "reason": match.reason,
+                "method": match.method,
+                "decision_id": match.decision_id,
             },
             timings_ms={"match": result.timings_ms.get("match", 0.0)},
         ),
     ]
     if sent_to_llm:
-        decisions.append(AuditDecision(action="sent_to_llm", stage="llm"))
+        disclosed = {"possibly_personal_name": True, "llm_privacy": "permissive"}
+        outcome = disclosed if result.llm_privacy == "disclosed" else {}
+        decisions.append(AuditDecision(action="sent_to_llm", stage="llm", outcome=outcome))
     if classification.method == "degraded":
         decisions.append(AuditDecision(action="degraded", stage="llm", outcome={"reason": classification.reason}))
     decisions.append(
@@ -142,10 +156,30 @@ def result_decisions(result: EnrichedPayee, sent_to_llm: bool) -> list[AuditDeci
                 "sic_code": classification.sic_code,
                 "confidence": classification.confidence,
                 "method": classification.method,
+                "decision_id": classification.decision_id,
             },
             timings_ms={k: v for k, v in result.timings_ms.items() if k in ("classify", "llm")},
         )
     )
+    if result.enrichment is not None:
+        merchant = result.enrichment
+        decisions.append(
+            AuditDecision(
+                action="merchant_enriched",
+                stage="merchant",
+                outcome={
+                    "provider": merchant.provider,
+                    "status": merchant.status,
+                    "reason": merchant.reason,
+                    "mcc": merchant.mcc,
+                    "accepts_cards": merchant.accepts_cards,
+                    "level2": merchant.level2,
+                    "level3": merchant.level3,
+                    "recency": merchant.recency,
+                },
+                timings_ms={"merchant": merchant.elapsed_ms or 0.0},
+            )
+        )
     if result.status == "review":
         decisions.append(AuditDecision(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}))
     if result.replay_run_id:
@@ -323,6 +357,34 @@ def result_outcome(
     return Outcome(outputs=tuple(outputs), result=result)
 
 
+def hand_over(role: Role, enrichment: Enrichment, raw_key: bytes | None, config: CoreConfig) -> Outcome | None:
+    """The record handed to a later stage on its own topic; None if the hand-off would not fit
+    (the record then gets its result without that stage)."""
+    output = OutputRecord(role, raw_key, enrichment.to_json(), ())
+    if output.size > config.max_message_bytes:
+        return None
+    return Outcome(outputs=(output,), handed_to_llm=role == "llm")
+
+
+def classified_outcome(
+    enrichment: Enrichment,
+    sent_to_llm: bool,
+    raw_key: bytes | None,
+    raw_value: bytes | None,
+    versions: Versions,
+    config: CoreConfig,
+) -> Outcome:
+    """A classified record: handed to the merchant-data stage when it is a business the policy
+    allows, its result otherwise. ``raw_value`` is what a dead letter keeps."""
+    if config.merchant_policy is not None and needs_merchant_data(enrichment, config.merchant_policy):
+        handed = hand_over("merchant", enrichment, raw_key, config)
+        if handed is not None:
+            return handed
+    assert enrichment.source is not None
+    result = build_result(enrichment, versions, config.thresholds, enrichment.source)
+    return result_outcome(result, sent_to_llm, raw_key, raw_value, config.max_message_bytes)
+
+
 def raw_record_outcome(
     raw_key: bytes | None,
     raw_value: bytes | None,
@@ -331,38 +393,56 @@ def raw_record_outcome(
     index: SupplierIndex,
     versions_of: VersionsOf,
     config: CoreConfig,
+    decisions: DecisionLookup | None = None,
 ) -> Outcome:
-    """The fast path for one record of ``payees.raw``: validate → match → classify → decide,
-    or hand over to the LLM stage. Total: any failure is a dead letter, never an exception."""
+    """The fast path for one record of ``payees.raw``: validate → match → classify → decide
+    (reviewers' ``decisions`` first), or hand over to the LLM or merchant-data stage. Total: any
+    failure is a dead letter, never an exception."""
     decoded = decode_record(raw_value, config.max_record_bytes)
     if isinstance(decoded, Rejection):
         return dead_letter_outcome(
             decoded, raw_key, raw_value, source, replay_run_id, versions_of(index), config.max_message_bytes
         )
     try:
-        enrichment = enrich(decoded, index, source=source, replay_run_id=replay_run_id)
-        if config.llm_enabled and enrichment.needs_llm(config.thresholds):
-            hand_over = OutputRecord("llm", raw_key, enrichment.to_json(), ())
-            if hand_over.size <= config.max_message_bytes:
-                return Outcome(outputs=(hand_over,), handed_to_llm=True)
-        result = build_result(enrichment, versions_of(index), config.thresholds, source)
-        return result_outcome(result, False, raw_key, raw_value, config.max_message_bytes)
+        enrichment = enrich(
+            decoded,
+            index,
+            source=source,
+            replay_run_id=replay_run_id,
+            default_places=config.default_places,
+            decisions=decisions,
+        )
+        if config.llm_enabled:
+            # Under strict privacy a possibly personal name is withheld (its result goes to review).
+            enrichment, to_llm = route_to_llm(enrichment, config.thresholds, config.llm_privacy)
+            handed = hand_over("llm", enrichment, raw_key, config) if to_llm else None
+            if handed is not None:
+                return handed
+        return classified_outcome(enrichment, False, raw_key, raw_value, versions_of(index), config)
     except Exception as exc:  # a bug or bad data in the core must not lose the record
-        rejection = Rejection("enrich", type(exc).__name__, str(exc)[:500])
+        rejection = Rejection("enrich", type(exc).__name__, failure_summary(exc))
         return dead_letter_outcome(
             rejection, raw_key, raw_value, source, replay_run_id, versions_of(index), config.max_message_bytes
         )
 
 
-def llm_input(value: bytes | None) -> Enrichment | Rejection:
-    """Decode an LLM hand-off record."""
+def hand_off_input(value: bytes | None, stage: str) -> Enrichment | Rejection:
+    """Decode a hand-off record of the LLM or merchant-data stage."""
     try:
         enrichment = Enrichment.from_json(value or b"")
-    except Exception as exc:
-        return Rejection("llm", type(exc).__name__, str(exc)[:500])
+    except Exception as exc:  # its messages may quote the input (a payee name): type and place only
+        return Rejection(stage, type(exc).__name__, failure_summary(exc))
     if enrichment.source is None:
-        return Rejection("llm", "no_source", "hand-off record has no source position")
+        return Rejection(stage, "no_source", "hand-off record has no source position")
     return enrichment
+
+
+def stage_result_outcome(enrichment: Enrichment, sent_to_llm: bool, versions: Versions, config: CoreConfig) -> Outcome:
+    """The result of a handed-over record, under the ids of its source record."""
+    assert enrichment.source is not None
+    result = build_result(enrichment, versions, config.thresholds, enrichment.source)
+    raw = payee_record_bytes(enrichment.record)
+    return result_outcome(result, sent_to_llm, enrichment.record.record_key.encode(), raw, config.max_message_bytes)
 
 
 def llm_result_outcome(
@@ -372,15 +452,14 @@ def llm_result_outcome(
     versions: Versions,
     config: CoreConfig,
 ) -> Outcome:
-    """The LLM stage's result for a handed-over record, under the ids of its source record."""
-    assert enrichment.source is not None
+    """The LLM stage's answer for a handed-over record: its result, or the hand-off to the
+    merchant-data stage."""
     enrichment = enrichment.with_classification(classification_block(classification), "llm", elapsed_ms)
-    result = build_result(enrichment, versions, config.thresholds, enrichment.source)
     raw = payee_record_bytes(enrichment.record)
-    return result_outcome(result, True, enrichment.record.record_key.encode(), raw, config.max_message_bytes)
+    return classified_outcome(enrichment, True, enrichment.record.record_key.encode(), raw, versions, config)
 
 
-def llm_failure_outcome(
+def stage_failure_outcome(
     rejection: Rejection,
     raw_key: bytes | None,
     hand_off_value: bytes | None,
@@ -389,7 +468,7 @@ def llm_failure_outcome(
     versions: Versions,
     config: CoreConfig,
 ) -> Outcome:
-    """A dead letter of the LLM stage. It holds the raw payee record (not the hand-off format)
+    """A dead letter of a later stage. It holds the raw payee record (not the hand-off format)
     when the hand-off could be read, so that replaying the dead letter re-processes it."""
     if enrichment is None or enrichment.source is None:
         return dead_letter_outcome(rejection, raw_key, hand_off_value, position, None, versions, config.max_message_bytes)
@@ -404,6 +483,52 @@ def llm_failure_outcome(
         config.max_message_bytes,
         origin=enrichment.source,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """A record read from a stage's hand-off topic."""
+
+    key: bytes | None
+    value: bytes | None
+    position: SourcePosition
+
+
+async def merchant_stage_outcomes(
+    hand_offs: Sequence[HandOff],
+    provider: MerchantProvider,
+    versions: Versions,
+    config: CoreConfig,
+    today: date,
+) -> list[Outcome]:
+    """The merchant-data stage for a batch, one outcome per hand-off in order: the provider is
+    called once for the records the policy allows (a provider failure is a result with
+    ``enrichment.status`` "unavailable"); an unreadable hand-off is a dead letter."""
+    assert config.merchant_policy is not None
+    decoded = [hand_off_input(hand_off.value, "merchant") for hand_off in hand_offs]
+    readable = [item for item in decoded if isinstance(item, Enrichment)]
+    try:
+        enriched = iter(await enrich_batch(readable, provider, config.merchant_policy, today))
+    except Exception as exc:  # a bug in the core: every record of the batch is dead-lettered, not lost
+        failure = Rejection("merchant", type(exc).__name__, failure_summary(exc))
+        return [
+            stage_failure_outcome(
+                failure, hand_off.key, hand_off.value, hand_off.position,
+                item if isinstance(item, Enrichment) else None, versions, config,
+            )
+            for hand_off, item in zip(hand_offs, decoded, strict=True)
+        ]
+    outcomes = []
+    for hand_off, item in zip(hand_offs, decoded, strict=True):
+        if isinstance(item, Rejection):
+            outcomes.append(
+                stage_failure_outcome(item, hand_off.key, hand_off.value, hand_off.position, None, versions, config)
+            )
+        else:
+            enrichment = next(enriched)
+            sent_to_llm = enrichment.classification.method in ("llm", "degraded")
+            outcomes.append(stage_result_outcome(enrichment, sent_to_llm, versions, config))
+    return outcomes
 
 
 def payee_record_bytes(record: PayeeRecord) -> bytes:

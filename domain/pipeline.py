@@ -17,13 +17,27 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from domain.address import ParsedAddress, parse_address
 from domain.classify import RULES_VERSION, Classification, classify_payee
-from domain.matching import MatchResult, SupplierIndex
+from domain.decisions import (
+    NO_DECISIONS,
+    DecisionLookup,
+    apply_entity_decision,
+    apply_match_decision,
+    decision_place,
+)
+from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
+from domain.suppliers import Supplier
+from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, error_location, llm_disclosure
 from schemas.events import (
+    AddressBlock,
     ClassificationBlock,
     EnrichedPayee,
+    EnrichmentBlock,
     MatchBlock,
+    MatchCandidate,
+    MatchEvidence,
     PayeeRecord,
     RunnerUp,
     SourcePosition,
@@ -62,9 +76,8 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
     try:
         return PayeeRecord.model_validate(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
+        # Locations and pydantic's messages only: str(exc) would quote each input_value.
+        problems = "; ".join(f"{error_location(err['loc'])}: {err['msg']}" for err in exc.errors())
         return Rejection("validate", "schema_violation", problems[:1000])
 
 
@@ -85,6 +98,9 @@ class Enrichment:
     timings_ms: dict[str, float] = field(default_factory=dict)
     source: SourcePosition | None = None
     replay_run_id: str | None = None
+    address: AddressBlock | None = None
+    merchant: EnrichmentBlock | None = None
+    llm_privacy: LlmDisclosure | None = None  # see domain/privacy.py
 
     def needs_llm(self, thresholds: Thresholds) -> bool:
         return self.classification.confidence < thresholds.llm
@@ -93,6 +109,10 @@ class Enrichment:
         return dataclasses.replace(
             self, classification=classification, timings_ms={**self.timings_ms, stage: elapsed_ms}
         )
+
+    def with_merchant(self, block: EnrichmentBlock) -> Enrichment:
+        timings = {**self.timings_ms, "merchant": block.elapsed_ms} if block.elapsed_ms is not None else self.timings_ms
+        return dataclasses.replace(self, merchant=block, timings_ms=timings)
 
     def to_json(self) -> bytes:
         """Hand-over format to the LLM agent (internal topic)."""
@@ -107,6 +127,9 @@ class Enrichment:
                 "timings_ms": self.timings_ms,
                 "source": self.source.model_dump() if self.source else None,
                 "replay_run_id": self.replay_run_id,
+                "address": self.address.model_dump() if self.address else None,
+                "merchant": self.merchant.model_dump(mode="json") if self.merchant else None,
+                "llm_privacy": self.llm_privacy,
             }
         ).encode()
 
@@ -124,7 +147,30 @@ class Enrichment:
             timings_ms=data["timings_ms"],
             source=SourcePosition.model_validate(data["source"]) if data["source"] else None,
             replay_run_id=data["replay_run_id"],
+            address=AddressBlock.model_validate(data["address"]) if data.get("address") else None,
+            merchant=EnrichmentBlock.model_validate(data["merchant"]) if data.get("merchant") else None,
+            llm_privacy=data.get("llm_privacy"),
         )
+
+
+def _evidence(terms: tuple[Evidence, ...]) -> list[MatchEvidence]:
+    return [MatchEvidence(feature=term.feature, value=term.value, contribution=term.contribution) for term in terms]
+
+
+def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPrivacy) -> tuple[Enrichment, bool]:
+    """Whether the record goes to the LLM, and the enrichment with the privacy decision taken:
+    under strict privacy a possibly personal name is withheld (and the record goes to review)."""
+    if not enrichment.needs_llm(thresholds):
+        return enrichment, False
+    checked = privacy_checked(enrichment, privacy)
+    return checked, checked.llm_privacy != "withheld"
+
+
+def privacy_checked(enrichment: Enrichment, privacy: LlmPrivacy) -> Enrichment:
+    """The enrichment with the privacy decision taken under the current setting. The LLM step
+    takes it again before each call: a record queued by an older worker, or under permissive
+    privacy, is withheld if the setting now says so (its result goes to review instead)."""
+    return dataclasses.replace(enrichment, llm_privacy=llm_disclosure(enrichment.classification, privacy))
 
 
 def match_block(result: MatchResult) -> MatchBlock:
@@ -140,6 +186,37 @@ def match_block(result: MatchResult) -> MatchBlock:
         decision=result.decision,
         runner_up=runner_up,
         reason=result.reason,
+        evidence=_evidence(result.evidence),
+        candidates=[
+            MatchCandidate(
+                supplier_id=view.supplier_id,
+                supplier_name=view.supplier_name,
+                score=view.probability,
+                city=view.city or None,
+                state=view.state or None,
+                evidence=_evidence(view.evidence),
+            )
+            for view in result.candidates
+        ],
+    )
+
+
+def address_block(parsed: ParsedAddress | None) -> AddressBlock | None:
+    if parsed is None:
+        return None
+    return AddressBlock(
+        status=parsed.status,
+        kind=parsed.kind,
+        line1=parsed.line1,
+        line2=parsed.line2,
+        city=parsed.city,
+        state=parsed.state,
+        zip5=parsed.zip5,
+        zip4=parsed.zip4,
+        country=parsed.country,
+        attention=parsed.attention,
+        one_line=parsed.one_line,
+        missing=list(parsed.missing),
     )
 
 
@@ -152,6 +229,7 @@ def classification_block(result: Classification) -> ClassificationBlock:
         confidence=round(result.confidence, 4),
         method=result.method,
         reason=result.reason,
+        organisation_evidence=result.organisation_evidence,
     )
 
 
@@ -160,40 +238,65 @@ def classification_of(block: ClassificationBlock) -> Classification:
     return Classification(**block.model_dump(exclude={"decision_id"}))
 
 
+def _matched_supplier_category(
+    decided: MatchBlock, matched: MatchResult, alias: Supplier | None
+) -> tuple[str | None, str | None]:
+    """Category and code of the supplier the payee is, if it is one (the reviewer's alias first)."""
+    if decided.decision != "matched":
+        return None, None
+    if alias is not None and decided.reason == "reviewer_alias":
+        return alias.category or None, alias.code or None
+    return matched.supplier_category, matched.supplier_code
+
+
 def enrich(
     record: PayeeRecord,
     index: SupplierIndex,
     source: SourcePosition | None = None,
     replay_run_id: str | None = None,
+    default_places: DefaultPlaces = DefaultPlaces(),
+    decisions: DecisionLookup | None = None,
 ) -> Enrichment:
-    """Match step then classify step (rules; the supplier's category when matched)."""
+    """Match step then classify step (rules; the supplier's category when matched). Reviewers'
+    decisions in ``decisions`` that apply to the payee override the matcher and the rules."""
     fingerprint = record.fingerprint()
     started = time.perf_counter()
     normalized = normalize_name(record.payee_name)
+    default_state, default_country = default_places.for_source(record.source_system)
+    decided = (
+        decisions.find(normalized.key, record.source_system, decision_place(record.state))
+        if decisions is not None
+        else NO_DECISIONS
+    )
     match = index.match(
-        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code
+        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
+        country=record.country, default_state=default_state, default_country=default_country,
     )
+    alias = index.get(decided.match.supplier_id) if decided.match and decided.match.supplier_id else None
+    decided_match = apply_match_decision(match_block(match), decided.match, alias)
     matched_at = time.perf_counter()
-    matched = match.decision == "matched"
-    classification = classify_payee(
-        record.payee_name,
-        supplier_category=match.supplier_category if matched else None,
-        supplier_code=match.supplier_code if matched else None,
-    )
+    category, code = _matched_supplier_category(decided_match, match, alias)
+    classification = classify_payee(record.payee_name, supplier_category=category, supplier_code=code)
     classified_at = time.perf_counter()
+    address = address_block(
+        parse_address(record.address_lines, record.city, record.state, record.postal_code, record.country)
+    )
+    addressed_at = time.perf_counter()
     return Enrichment(
         record=record,
         fingerprint=fingerprint,
         correlation_id=correlation_id_for(record, fingerprint),
         normalized_name=normalized.key,
-        match=match_block(match),
-        classification=classification_block(classification),
+        match=decided_match,
+        classification=apply_entity_decision(classification_block(classification), decided.entity),
         timings_ms={
             "match": round((matched_at - started) * 1000, 3),
             "classify": round((classified_at - matched_at) * 1000, 3),
+            "address": round((addressed_at - classified_at) * 1000, 3),
         },
         source=source,
         replay_run_id=replay_run_id,
+        address=address,
     )
 
 
@@ -207,6 +310,8 @@ def review_reasons(enrichment: Enrichment, thresholds: Thresholds) -> list[str]:
         reasons.append("low_classification_confidence")
     if enrichment.classification.method == "degraded":
         reasons.append("llm_unavailable")
+    if enrichment.llm_privacy == "withheld":
+        reasons.append(PERSONAL_NAME_WITHHELD)
     return reasons
 
 
@@ -216,12 +321,15 @@ _NOT_LOGIC = frozenset({_DOMAIN_ROOT / "data" / "sample_suppliers.csv.gz"})
 
 
 @functools.cache
-def _decision_logic_digest(thresholds: Thresholds, match_threshold: float, ambiguity_margin: float) -> str:
-    """Digest of everything that decides a result besides the input and the supplier index: the
-    domain code and its data (normalisation, matching weights, classification rules) and the
-    thresholds. A change to any of them changes the rules version, hence the event ids of
-    reprocessed records, so consumers that upsert by event id take the new result."""
-    digest = hashlib.blake2b(repr((thresholds, match_threshold, ambiguity_margin)).encode(), digest_size=4)
+def _decision_logic_digest(
+    thresholds: Thresholds, match_threshold: float, ambiguity_margin: float, default_places: DefaultPlaces
+) -> str:
+    """Digest of everything that decides a result besides the input, the supplier index and
+    reviewers' decisions: the domain code and its data (normalisation, matching weights,
+    classification rules), the thresholds and the default places of the sources (match
+    evidence). A change to any of them changes the rules version of reprocessed records."""
+    settings = (thresholds, match_threshold, ambiguity_margin, default_places)
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=4)
     for path in sorted(_DOMAIN_ROOT.rglob("*")):
         if path.is_file() and path.suffix != ".pyc" and path not in _NOT_LOGIC:
             digest.update(path.relative_to(_DOMAIN_ROOT).as_posix().encode())
@@ -229,8 +337,13 @@ def _decision_logic_digest(thresholds: Thresholds, match_threshold: float, ambig
     return digest.hexdigest()
 
 
-def current_versions(index: SupplierIndex, pipeline_version: str, thresholds: Thresholds) -> Versions:
-    logic = _decision_logic_digest(thresholds, index.match_threshold, index.ambiguity_margin)
+def current_versions(
+    index: SupplierIndex,
+    pipeline_version: str,
+    thresholds: Thresholds,
+    default_places: DefaultPlaces = DefaultPlaces(),
+) -> Versions:
+    logic = _decision_logic_digest(thresholds, index.match_threshold, index.ambiguity_margin, default_places)
     return Versions(pipeline=pipeline_version, rules=f"{RULES_VERSION}+{logic}", index=index.index_version)
 
 
@@ -254,11 +367,14 @@ def build_result(
         classification=enrichment.classification,
         status=status,
         review_reasons=reasons,
+        address=enrichment.address,
+        enrichment=enrichment.merchant,
         versions=versions,
         timings_ms=enrichment.timings_ms,
         source=source,
         replay_run_id=enrichment.replay_run_id,
         processed_at=datetime.now(UTC),
+        llm_privacy=enrichment.llm_privacy,
     )
 
 
@@ -271,4 +387,9 @@ def result_version(fingerprint: str, enrichment: Enrichment, status: str, reason
         digest.update(b"\x1f")
     digest.update(enrichment.match.model_dump_json().encode())
     digest.update(enrichment.classification.model_dump_json().encode())
+    digest.update((enrichment.address.model_dump_json() if enrichment.address else "").encode())
+    # The provider's answer, not how long it took.
+    merchant = enrichment.merchant.model_dump_json(exclude={"elapsed_ms"}) if enrichment.merchant else ""
+    digest.update(merchant.encode())
+    digest.update((enrichment.llm_privacy or "").encode())
     return digest.hexdigest()

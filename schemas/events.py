@@ -175,8 +175,68 @@ class ClassificationBlock(BaseModel):
     confidence: float = Field(ge=0, le=1)
     method: ClassificationMethod
     reason: str
+    # The rules found an organisation or government in the name (legal form, organisation or
+    # government words, a known brand) or in the matched supplier; false for a guess from the name's
+    # shape or word statistics, and for the LLM's and a reviewer's results. Under strict LLM privacy
+    # only such records may go to the LLM (domain/privacy.py).
+    organisation_evidence: bool = False
     # Set when a reviewer's decision settled the entity type (method "reviewer").
     decision_id: str | None = None
+
+
+AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
+
+
+class AddressBlock(BaseModel):
+    """The payee's address, parsed and normalised to USPS Publication 28 forms.
+
+    ``status``: ``standardized`` (a US street or PO box address with city, state and ZIP),
+    ``partial`` (US, some part missing or read loosely; ``missing`` names what), ``foreign``
+    (passed through, cleaned), ``unparsed`` (nothing recognisable). Absent when the record has no
+    address at all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: AddressStatus
+    kind: Literal["street", "po_box"] | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip5: str | None = None
+    zip4: str | None = None
+    country: str | None = None
+    attention: str | None = None
+    one_line: str | None = None
+    missing: list[str] = Field(default_factory=list)
+
+
+EnrichmentStatus = Literal["found", "not_found", "unavailable"]
+
+
+class EnrichmentBlock(BaseModel):
+    """Merchant data from an external provider, for business payees only (never individuals).
+
+    ``status``: ``found`` (the provider knows the merchant), ``not_found``, or ``unavailable``
+    (the provider failed, timed out or its breaker was open; ``reason`` says which). Absent when
+    no provider is configured or the payee is not a business the policy allows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    status: EnrichmentStatus
+    reason: str | None = None
+    merchant_name: str | None = None
+    merchant_id: str | None = None
+    mcc: str | None = Field(default=None, pattern=r"^\d{4}$")
+    mcc_description: str | None = None
+    accepts_cards: bool | None = None
+    level2: bool | None = None
+    level3: bool | None = None
+    last_active: date | None = None
+    recency: Literal["last_30_days", "last_90_days", "last_year", "over_a_year"] | None = None
+    match_confidence: float | None = Field(default=None, ge=0, le=1)
+    elapsed_ms: float | None = None
 
 
 ResultStatus = Literal["enriched", "review"]
@@ -200,11 +260,16 @@ class EnrichedPayee(BaseModel):
     classification: ClassificationBlock
     status: ResultStatus
     review_reasons: list[str] = Field(default_factory=list)
+    address: AddressBlock | None = None
+    enrichment: EnrichmentBlock | None = None
     versions: Versions
     timings_ms: dict[str, float] = Field(default_factory=dict)
     source: SourcePosition | None = None
     replay_run_id: str | None = None
     processed_at: datetime
+    # A possibly personal name that needed the LLM: "withheld" from it (strict privacy, the record
+    # goes to review) or "disclosed" to it (permissive); None otherwise. See domain/privacy.py.
+    llm_privacy: Literal["withheld", "disclosed"] | None = None
 
     @staticmethod
     def make_event_id(source: SourcePosition, replay_run_id: str | None) -> str:
@@ -218,6 +283,7 @@ AuditAction = Literal[
     "classified",
     "sent_to_llm",
     "degraded",
+    "merchant_enriched",
     "sent_to_review",
     "emitted",
     "replayed",

@@ -1,5 +1,6 @@
-"""The worker: settings → Faust app (services, web views), supplier index, LLM client, the
-consumer loop with its delivery layer, and the agents registered on it."""
+"""The worker: settings → Faust app (services, web views), supplier index, reviewers' decisions,
+LLM and merchant-data clients, the consumer loop with its delivery layer, the agents registered
+on it, and the operator API."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ from faust.app.base import BootStrategy
 import structlog
 from aiokafka import AIOKafkaConsumer
 
-from agents import llm_fallback, process
+from agents import llm_fallback, merchant_enrichment, process
 from domain.classify import LlmClassifier, LlmConfig
 from domain.dead_letter_guard import DeadLetterGuard
-from domain.matching import SupplierIndex
+from domain.matching import DefaultPlaces, SupplierIndex
+from domain.merchant import MerchantPolicy
+from domain.merchant_http import HttpMerchantProvider, HttpProviderConfig
 from domain.outcome import CoreConfig, Role
 from domain.pipeline import Thresholds
 from streams import metrics, views
 from streams.broker_health import BrokerHealth
 from streams.context import WorkerContext
+from streams.decisions_table import DecisionTableService
 from streams.delivery import DeliveryPolicy
-from streams.kafka_io import bootstrap_servers, group_consumer_options, worker_producer
+from streams.kafka_io import group_consumer_options, worker_producer
+from streams.kafka_security import kafka_client_options
+from streams.operator_api import OperatorApi
 from streams.settings import Settings
 from streams.source import SourceLoop
 from streams.supplier_index import SupplierIndexService
@@ -41,7 +47,7 @@ def llm_config(settings: Settings) -> LlmConfig | None:
     return LlmConfig(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
-        api_key=settings.llm_api_key,
+        api_key=settings.llm_api_key.get_secret_value(),
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
         rate_per_s=settings.llm_rate_per_s,
@@ -51,6 +57,26 @@ def llm_config(settings: Settings) -> LlmConfig | None:
         breaker_failure_threshold=settings.llm_breaker_failure_threshold,
         breaker_reset_s=settings.llm_breaker_reset_s,
     )
+
+
+def merchant_provider_config(settings: Settings) -> HttpProviderConfig | None:
+    """The configured provider's settings; None (no lookups) unless one is named and reachable."""
+    if settings.merchant_provider == "track" and settings.track_base_url:
+        return HttpProviderConfig(
+            name="track",
+            base_url=settings.track_base_url,
+            api_key=settings.track_api_key.get_secret_value(),
+            timeout_s=settings.track_timeout_s,
+            max_retries=settings.track_max_retries,
+            rate_per_s=settings.track_rate_per_s,
+            burst=settings.track_burst,
+            max_concurrency=settings.track_max_concurrency,
+            cache_size=settings.track_cache_size,
+            breaker_failure_threshold=settings.track_breaker_failure_threshold,
+            breaker_reset_s=settings.track_breaker_reset_s,
+            max_batch=settings.track_max_batch,
+        )
+    return None
 
 
 class ServicesAndWeb(BootStrategy):
@@ -90,13 +116,14 @@ def output_topics(settings: Settings) -> dict[Role, str]:
         "audit": settings.topic_audit,
         "dlq": settings.topic_dlq,
         "llm": settings.topic_llm,
+        "merchant": settings.topic_merchant,
     }
 
 
 def source_consumer(settings: Settings) -> AIOKafkaConsumer:
     """The worker's group consumer; offsets are committed by the consumer loop only."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         group_id=settings.app_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -106,11 +133,11 @@ def source_consumer(settings: Settings) -> AIOKafkaConsumer:
 
 
 def create_worker(settings: Settings) -> WorkerContext:
-    """The enrichment worker: consumes ``payees.raw`` (and the LLM hand-off topic)."""
+    """The enrichment worker: consumes ``payees.raw`` (and the LLM and merchant hand-off topics)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, settings.app_id)
     index_service = SupplierIndexService(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         topic=settings.topic_suppliers,
         snapshot_dir=settings.data_dir / "supplier-index",
         snapshot_interval_s=settings.index_snapshot_interval_s,
@@ -119,11 +146,18 @@ def create_worker(settings: Settings) -> WorkerContext:
     )
     app.service(index_service)
     broker_health = BrokerHealth(
-        bootstrap_servers=bootstrap_servers(settings),
+        kafka_options=kafka_client_options(settings),
         interval_s=settings.broker_check_interval_s,
         timeout_s=settings.broker_check_timeout_s,
     )
     app.service(broker_health)
+    decisions = DecisionTableService(kafka_options=kafka_client_options(settings), topic=settings.topic_decisions)
+    app.service(decisions)
+
+    async def wait_before_start() -> None:
+        await index_service.wait_ready()
+        await decisions.wait_ready()
+
     source = SourceLoop(
         consumer_factory=lambda: source_consumer(settings),
         producer_factory=lambda: worker_producer(settings),
@@ -144,21 +178,27 @@ def create_worker(settings: Settings) -> WorkerContext:
         max_in_flight_per_partition=settings.max_in_flight_per_partition,
         # A partition hand-over must finish well within the session timeout.
         revoke_budget_s=min(5.0, group_consumer_options(settings)["session_timeout_ms"] / 1000 / 3),
-        wait_before_start=index_service.wait_ready,
+        wait_before_start=wait_before_start,
     )
     app.service(source)
     config = llm_config(settings)
+    merchant_config = merchant_provider_config(settings)
     ctx = WorkerContext(
         app=app,
         settings=settings,
         index_service=index_service,
         broker_health=broker_health,
+        decisions=decisions,
         llm=LlmClassifier(config) if config else None,
+        merchant=HttpMerchantProvider(merchant_config) if merchant_config else None,
         core=CoreConfig(
             thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
             max_record_bytes=settings.max_record_bytes,
             max_message_bytes=settings.max_message_bytes,
             llm_enabled=config is not None,
+            llm_privacy=settings.llm_privacy,
+            default_places=DefaultPlaces.parse(settings.default_country, settings.source_default_places),
+            merchant_policy=MerchantPolicy(min_confidence=settings.merchant_min_confidence) if merchant_config else None,
         ),
         source=source,
     )
@@ -166,7 +206,17 @@ def create_worker(settings: Settings) -> WorkerContext:
     if ctx.llm is not None:
         metrics.LLM.client = ctx.llm
         llm_fallback.register(ctx)
+    if ctx.merchant is not None:
+        merchant_enrichment.register(ctx)
     views.register(ctx)
+    if settings.operator_token is not None:  # no token, no state-changing endpoints
+        operator_api = OperatorApi(
+            host=settings.operator_host,
+            port=settings.operator_port,
+            token=settings.operator_token,
+            resume_after_guard=source.resume_after_guard,
+        )
+        app.service(operator_api)
     return ctx
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaClient
@@ -21,9 +23,12 @@ log = structlog.get_logger(__name__)
 
 
 class BrokerHealth(Service):
-    def __init__(self, *, bootstrap_servers: str, interval_s: float, timeout_s: float, **kwargs: object) -> None:
+    def __init__(
+        self, *, kafka_options: Mapping[str, Any], interval_s: float, timeout_s: float, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka_options = kafka_options  # streams.kafka_security.kafka_client_options
+        self._bootstrap_servers = kafka_options["bootstrap_servers"]
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         # Not reachable until a check has said so: a worker that never reached it is not ready.
@@ -35,7 +40,7 @@ class BrokerHealth(Service):
         # A fresh client each time: a restarted broker (or a new cluster layout) is found through
         # the bootstrap servers, with no stale connections or node ids carried over.
         client = AIOKafkaClient(
-            bootstrap_servers=self._bootstrap_servers,
+            **self._kafka_options,
             request_timeout_ms=int(self._timeout_s * 1000),
         )
         try:

@@ -8,11 +8,59 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
 from streams.db_cli import register_commands, register_supplier_sync
+from streams.review.cli import register_commands as register_review_commands
 from streams.settings import Settings, get_settings
+
+# Off a terminal (a log file, CI) the bar is a plain line at most this often, not a redraw per row.
+LOG_PROGRESS_INTERVAL_S = 30.0
+
+
+class _LogLines:
+    """tqdm's output as whole lines: a redraw ("\\r…") becomes one line of the log."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self._stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def progress_bar(total: int | None, desc: str, unit: str = "row") -> tqdm:
+    """A live bar on a terminal; on anything else a line every ``LOG_PROGRESS_INTERVAL_S``."""
+    if sys.stderr.isatty():
+        return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=_LogLines(sys.stderr),
+        mininterval=LOG_PROGRESS_INTERVAL_S,
+        maxinterval=LOG_PROGRESS_INTERVAL_S,
+        ascii=True,
+        ncols=100,
+    )
+
+
+def _file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="which column feeds a record field, e.g. payee_name='Vendor Name' "
+        "(address_lines='Addr 1,Addr 2' for several); repeatable; overrides detection",
+    )
+    parser.add_argument("--sheet", help="XLSX sheet, by name or 1-based number (default: the first)")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -34,7 +82,18 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from streams.kafka_io import publish_payee_file
 
-    sent = asyncio.run(publish_payee_file(settings, Path(args.file), args.topic or settings.topic_raw))
+    sent = asyncio.run(
+        publish_payee_file(
+            settings,
+            Path(args.file),
+            args.topic or settings.topic_raw,
+            column_overrides=args.column,
+            sheet=args.sheet,
+            source_system=args.source_system,
+            announce=lambda text: print(text, file=sys.stderr),
+            progress=progress_bar,
+        )
+    )
     print(f"published {sent} records", file=sys.stderr)
     return 0
 
@@ -85,6 +144,7 @@ def cmd_schemas_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
     from domain.batch import run_batch
+    from domain.pipeline import Thresholds
 
     summary = run_batch(
         input_path=Path(args.input),
@@ -92,7 +152,12 @@ def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
         output_path=Path(args.out),
         match_threshold=settings.match_threshold,
         ambiguity_margin=settings.match_ambiguity_margin,
-        progress=lambda total, desc: tqdm(total=total, desc=desc, unit="row", file=sys.stderr),
+        thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
+        progress=progress_bar,
+        column_overrides=args.column,
+        sheet=args.sheet,
+        source_system=args.source_system,
+        announce=lambda text: print(text, file=sys.stderr),
     )
     print(json.dumps(summary), file=sys.stderr)
     return 0
@@ -101,7 +166,7 @@ def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay import Bound, ReplayFilter, replay
 
-    with tqdm(desc="replay", unit="rec", file=sys.stderr) as bar:
+    with progress_bar(None, "replay", unit="rec") as bar:
         summary = asyncio.run(
             replay(
                 settings,
@@ -140,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--keep-running", action="store_true", help="keep broker and worker up until Ctrl-C")
     dev.set_defaults(handler=cmd_dev)
 
-    produce = commands.add_parser("produce", help="publish payee records from a CSV or JSONL file")
-    produce.add_argument("file")
+    produce = commands.add_parser("produce", help="publish payee records from a CSV, XLSX or JSON lines file")
+    produce.add_argument("file", help="CSV (any delimiter), XLSX or JSON lines; columns detected, see --column")
     produce.add_argument("--topic", help="default: the raw payee topic")
+    produce.add_argument("--source-system", help="when the file has no source_system column (default: the file name)")
+    _file_options(produce)
     produce.set_defaults(handler=cmd_produce)
 
     tail = commands.add_parser("tail", help="print the records of a topic")
@@ -166,10 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="schemas/json")
     export.set_defaults(handler=cmd_schemas_export)
 
-    batch = commands.add_parser("batch", help="match and classify a CSV file without Kafka")
-    batch.add_argument("input", help="CSV with columns id,name[,address,city,state,postal_code]")
+    batch = commands.add_parser("batch", help="match and classify a payee file without Kafka")
+    batch.add_argument("input", help="CSV (any delimiter), XLSX or JSON lines; columns detected, see --column")
     batch.add_argument("--suppliers", required=True)
-    batch.add_argument("--out", required=True)
+    batch.add_argument("--out", required=True, help="OUT.csv, OUT.xlsx (input columns + results) or OUT.jsonl")
+    batch.add_argument("--source-system", default="batch", help="when the file has no source_system column")
+    _file_options(batch)
     batch.set_defaults(handler=cmd_batch)
     replay = commands.add_parser("replay", help="re-send a range of payees.raw (or the DLQ) through the pipeline")
     replay.add_argument("--from", dest="from_", help="offset, ISO timestamp or epoch ms (inclusive); default: start")
@@ -181,12 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="read and report what would be sent; send nothing")
     replay.set_defaults(handler=cmd_replay)
     register_commands(commands)
+    register_review_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domain.payee_files import PayeeFileError
+
     args = build_parser().parse_args(argv)
-    return int(args.handler(get_settings(), args))
+    try:
+        return int(args.handler(get_settings(), args))
+    except PayeeFileError as exc:
+        print(f"payee-stream {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""PostgreSQL: connections, schema migrations, audit history and the supplier sync.
+"""PostgreSQL: schema migrations, audit history and the supplier sync.
 
-Every connection's ``search_path`` is ``settings.postgres_schema``, so the same SQL runs in the
-default ``public`` schema or in an isolated one (the tests use one schema per test).
+Connections come from streams/postgres.py; their ``search_path`` is ``settings.postgres_schema``,
+so the same SQL runs in the default ``public`` schema or in an isolated one (the tests use one
+schema per test).
 """
 
 from __future__ import annotations
@@ -21,27 +22,13 @@ import structlog
 from tqdm import tqdm
 
 from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publish
+from streams.postgres import connect, connect_dsn, quote_ident
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_FILE = re.compile(r"^(\d+)_\w+\.sql$")
-CONNECT_TIMEOUT_S = 10.0
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def server_settings(settings: Settings) -> dict[str, str]:
-    return {"search_path": quote_ident(settings.postgres_schema), "application_name": settings.app_id}
-
-
-async def connect(settings: Settings) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        settings.postgres_dsn, server_settings=server_settings(settings), timeout=CONNECT_TIMEOUT_S
-    )
 
 
 # Migrations
@@ -266,7 +253,7 @@ async def sync_suppliers(
     """
     report = SupplierSyncReport()
     state = await connect(settings)
-    source = await asyncpg.connect(source_dsn, timeout=CONNECT_TIMEOUT_S) if source_dsn else state
+    source = await connect_dsn(source_dsn) if source_dsn else state
     try:
         watermark = None if full else await load_watermark(state, settings.topic_suppliers)
         position = watermark or START_WATERMARK

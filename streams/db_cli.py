@@ -39,7 +39,8 @@ def run_db_command(settings: Settings, command: Coroutine[Any, Any, int]) -> int
 
 
 def cmd_db_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.db import connect, migrate
+    from streams.db import migrate
+    from streams.postgres import connect
 
     async def run() -> int:
         conn = await connect(settings)
@@ -98,7 +99,8 @@ def format_audit_table(history: list[dict[str, Any]]) -> str:
 
 
 def cmd_audit_show(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.db import audit_history, connect
+    from streams.db import audit_history
+    from streams.postgres import connect
 
     async def run() -> int:
         conn = await connect(settings)
@@ -119,7 +121,9 @@ def cmd_suppliers_sync(settings: Settings, args: argparse.Namespace) -> int:
     from streams.db import sync_suppliers
 
     async def run() -> int:
-        report = await sync_suppliers(settings, source_dsn=args.dsn, full=args.full)
+        configured = settings.suppliers_source_dsn
+        source_dsn = args.dsn or (configured.get_secret_value() if configured else None)
+        report = await sync_suppliers(settings, source_dsn=source_dsn, full=args.full)
         if report.skipped:
             print(
                 f"rows without a name (or with non-text columns): {', '.join(report.skipped[:20])}",
@@ -163,8 +167,10 @@ def register_supplier_sync(suppliers_subparsers: argparse._SubParsersAction) -> 
     )
     sync.add_argument(
         "--dsn",
-        help="database holding the suppliers table (default: the payee-stream database and schema; "
-        "add ?search_path=SCHEMA to choose a schema)",
+        help="database holding the suppliers table (default: PAYEE_STREAM_SUPPLIERS_SOURCE_DSN, else the "
+        "payee-stream database and schema; add ?search_path=SCHEMA to choose a schema). A DSN with a "
+        "password belongs in PAYEE_STREAM_SUPPLIERS_SOURCE_DSN (or its _FILE): a command line is "
+        "visible to every user of the machine",
     )
     sync.add_argument("--full", action="store_true", help="ignore the last sync and publish every row")
     sync.set_defaults(handler=cmd_suppliers_sync)

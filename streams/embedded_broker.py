@@ -40,6 +40,8 @@ class EmbeddedTansu:
 
     ``storage_engine`` is Tansu's storage URL (in memory unless given); ``env`` adds environment
     variables for the broker process, such as the credentials and endpoint of an S3 store.
+    ``advertised_port`` is the port clients are told to use, when they reach the broker through
+    something in front of it (the TLS test's proxy: this Tansu build serves no TLS itself).
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class EmbeddedTansu:
         log_path: Path | None = None,
         storage_engine: str = "memory://tansu/",
         env: Mapping[str, str] | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.port = port or free_port()
+        self._advertised_port = advertised_port or self.port
         self._log_path = log_path
         self._storage_engine = storage_engine
         self._env = dict(env or {})
@@ -73,7 +77,7 @@ class EmbeddedTansu:
                 "--listener-url",
                 listener,
                 "--advertised-listener-url",
-                listener,
+                f"tcp://127.0.0.1:{self._advertised_port}",
                 "--storage-engine",
                 self._storage_engine,
             ],

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from tqdm import tqdm
 
+from domain.payee_files import ORIGINAL_LINE, iter_payloads, open_payee_rows
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def bootstrap_servers(settings: Settings) -> str:
-    return settings.broker_url.partition("://")[2] or settings.broker_url
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
@@ -35,12 +32,13 @@ def pipeline_topics(settings: Settings) -> list[str]:
         settings.topic_audit,
         settings.topic_dlq,
         settings.topic_llm,
+        settings.topic_merchant,
     ]
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create the pipeline topics and the compacted suppliers topic if they do not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+    """Create the pipeline topics and the compacted suppliers and decisions topics if missing."""
+    admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -48,14 +46,15 @@ async def ensure_topics(settings: Settings) -> None:
             NewTopic(name, settings.partitions, settings.replication_factor)
             for name in pipeline_topics(settings)
         ]
-        wanted.append(
+        wanted += [
             NewTopic(
-                settings.topic_suppliers,
+                compacted,
                 settings.partitions,
                 settings.replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-        )
+            for compacted in (settings.topic_suppliers, settings.topic_decisions)
+        ]
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             try:
@@ -87,7 +86,7 @@ def worker_producer(settings: Settings) -> AIOKafkaProducer:
     """The worker's producer: every output waits for all in-sync replicas; idempotent on Kafka
     (a retried send is not written twice; Tansu rejects idempotent produce requests)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         acks="all",
         enable_idempotence=not settings.on_tansu,
         linger_ms=settings.producer_linger_ms,
@@ -102,7 +101,7 @@ def worker_producer(settings: Settings) -> AIOKafkaProducer:
 @asynccontextmanager
 async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         acks="all",
         enable_idempotence=not settings.on_tansu,
         linger_ms=5,
@@ -152,32 +151,43 @@ async def publish(
     return sent
 
 
-async def publish_payee_file(settings: Settings, path: Path, topic: str) -> int:
-    """Publish a payee file, keyed by ``source_system:source_record_id``, with a progress bar."""
-    rows = list(jsonl_or_csv_records(path))
-    records = [
-        OutgoingRecord(
-            key=f"{row.get('source_system', '')}:{row.get('source_record_id', '')}".encode(),
-            value=json.dumps(row).encode(),
-        )
-        for row in rows
-    ]
+async def publish_payee_file(
+    settings: Settings,
+    path: Path,
+    topic: str,
+    column_overrides: Sequence[str] = (),
+    sheet: str | None = None,
+    source_system: str | None = None,
+    announce: Callable[[str], None] = lambda _: None,
+    progress: Callable[[int | None, str], tqdm] | None = None,
+) -> int:
+    """Publish a payee file (CSV, XLSX, JSON lines; columns detected), keyed by
+    ``source_system:source_record_id``, reading and sending one row at a time.
+
+    Rows are published as read, not validated here: the worker dead-letters a bad one with its
+    reason, so nothing in the file is dropped silently."""
+    rows = open_payee_rows(path, column_overrides, sheet)
+    announce(rows.describe())
+    system = source_system or _source_system_from(path)
+
+    def records() -> Iterator[OutgoingRecord]:
+        for number, (row, payload) in enumerate(iter_payloads(rows, system), start=1):
+            if isinstance(payload, str):  # an unreadable JSON line goes as it was, to be dead-lettered
+                yield OutgoingRecord(key=f"{system}:row-{number}".encode(), value=str(row[ORIGINAL_LINE]).encode())
+                continue
+            key = f"{payload['source_system']}:{payload['source_record_id']}".encode()
+            yield OutgoingRecord(key=key, value=json.dumps(payload).encode())
+
     await ensure_topics(settings)
     async with kafka_producer(settings) as producer:
-        with tqdm(total=len(records), desc=f"→ {topic}", unit="rec", file=sys.stderr) as bar:
-            return await publish(producer, topic, records, on_sent=bar.update)
+        bar_factory = progress or (lambda total, desc: tqdm(total=total, desc=desc, unit="rec", file=sys.stderr))
+        with bar_factory(rows.table.estimated_rows, f"→ {topic}") as bar:
+            return await publish(producer, topic, records(), on_sent=bar.update)
 
 
-def jsonl_or_csv_records(path: Path) -> Iterator[dict[str, object]]:
-    """Rows of a payee file: JSON lines, or CSV with PayeeRecord column names."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        if path.suffix in (".jsonl", ".ndjson"):
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
-        else:
-            for row in csv.DictReader(handle):
-                yield {key: value for key, value in row.items() if value not in (None, "")}
+def _source_system_from(path: Path) -> str:
+    """``ap-east-2026-11.csv`` → ``ap-east-2026-11``: records keep a stable key across runs."""
+    return path.name.split(".")[0] or "file"
 
 
 async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -191,13 +201,22 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[To
         await asyncio.sleep(0.5)
 
 
+async def caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    """True once every partition's position has reached the high-water mark of its last fetch."""
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
+
+
 @asynccontextmanager
 async def topic_reader(
     settings: Settings, topic: str, from_beginning: bool = True
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer without a group, assigned every partition of ``topic``."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         fetch_max_wait_ms=100 if settings.on_tansu else 500,

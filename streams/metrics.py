@@ -124,6 +124,43 @@ SINK_REJECTED = Counter(
     registry=REGISTRY,
 )
 
+# Served by the review console (`payee-stream review`), refreshed from PostgreSQL.
+REVIEW_BACKLOG = Gauge(
+    "payee_stream_review_backlog",
+    "Open review items, by reason (an item with two reasons counts under both)",
+    ["reason"],
+    registry=REGISTRY,
+)
+REVIEW_OLDEST_AGE = Gauge(
+    "payee_stream_review_oldest_item_age_seconds",
+    "Age of the oldest open review item (0 when the queue is empty)",
+    registry=REGISTRY,
+)
+REVIEW_MAX_AGE = Gauge(
+    "payee_stream_review_max_age_seconds",
+    "The oldest open item may be this old before PayeeStreamReviewBacklogStale fires "
+    "(PAYEE_STREAM_REVIEW_MAX_AGE_S)",
+    registry=REGISTRY,
+)
+REVIEW_DECISIONS_LAST_HOUR = Gauge(
+    "payee_stream_review_decisions_last_hour",
+    "Reviewers' decisions taken in the last hour (all consoles)",
+    registry=REGISTRY,
+)
+REVIEW_DECISIONS = Counter(
+    "payee_stream_review_decisions_total",
+    "Decisions taken through this console, by outcome (alias, no_match, exclude, entity_type, undo)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+REVIEW_REQUEST_LATENCY = Histogram(
+    "payee_stream_review_request_latency_seconds",
+    "Review console response time, by route",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
 
 class LlmCollector(Collector):
     """The LLM client's own counters, read at scrape time (zero until a worker attaches a client)."""

@@ -34,10 +34,24 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from domain.privacy import error_location
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
-from streams.db import migrate, server_settings
-from streams.kafka_io import bootstrap_servers, ensure_topics, group_consumer_options
+from streams.db import migrate
+from streams.kafka_io import ensure_topics, group_consumer_options
+from streams.kafka_security import kafka_client_options
+from streams.postgres import create_pool
+from streams.review.sink_rows import (
+    DELETE_SUPPLIERS_SQL,
+    RESOLVE_BY_RESULTS_SQL,
+    UPSERT_REVIEW_ITEMS_SQL,
+    UPSERT_SUPPLIERS_SQL,
+    ReviewItemRow,
+    SupplierRow,
+    review_item_row,
+    supplier_row,
+)
+from streams.review.store import resolve_arrivals
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,6 +69,7 @@ class ConsumedRecord(Protocol):
     topic: str
     partition: int
     offset: int
+    key: bytes | None
     value: bytes | None
 
 
@@ -104,11 +119,42 @@ class RejectedRow(NamedTuple):
     value: bytes | None
 
 
+class SettledRow(NamedTuple):
+    """A result that needed no review: it settles an older open review item of its record."""
+
+    record_key: str
+    order_key: int
+    processed_at: datetime
+    decision_id: uuid.UUID | None
+
+
 @dataclass
 class SinkBatch:
     audit: list[AuditRow] = field(default_factory=list)
     results: list[ResultRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
+    review_items: list[ReviewItemRow] = field(default_factory=list)
+    settled: list[SettledRow] = field(default_factory=list)
+    # The batch's last word per supplier id: a row to upsert, or None (a tombstone) to delete.
+    suppliers: dict[str, SupplierRow | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsoleTopics:
+    """The topics the sink stores for the review console, when it serves one."""
+
+    review: str
+    suppliers: str
+    default_amount: float
+
+
+def settled_row(event: EnrichedPayee) -> SettledRow:
+    decision_id = event.match.decision_id or event.classification.decision_id
+    try:
+        decision = uuid.UUID(decision_id) if decision_id else None
+    except ValueError:  # the result is stored all the same; only the link is lost
+        decision = None
+    return SettledRow(event.record_key, event.order_key, _aware(event.processed_at), decision)
 
 
 class UnstorableEvent(ValueError):
@@ -212,12 +258,17 @@ def result_row(event: EnrichedPayee) -> ResultRow:
 def rejection_reason(error: ValidationError | UnstorableEvent) -> str:
     """Why a record was rejected, without its content (pydantic messages quote input values)."""
     if isinstance(error, ValidationError):
-        problems = "; ".join(".".join(map(str, e["loc"])) + f": {e['type']}" for e in error.errors()[:5])
+        problems = "; ".join(f"{error_location(e['loc'])}: {e['type']}" for e in error.errors()[:5])
         return f"{error.error_count()} validation error(s): {problems}"
     return str(error)
 
 
-def rows_from_events(records: Iterable[ConsumedRecord], audit_topic: str, enriched_topic: str) -> SinkBatch:
+def rows_from_events(
+    records: Iterable[ConsumedRecord],
+    audit_topic: str,
+    enriched_topic: str,
+    console: ConsoleTopics | None = None,
+) -> SinkBatch:
     """Decode consumed records into table rows; what cannot be stored becomes a rejected row."""
     batch = SinkBatch()
     for record in records:
@@ -225,7 +276,24 @@ def rows_from_events(records: Iterable[ConsumedRecord], audit_topic: str, enrich
             if record.topic == audit_topic:
                 batch.audit.extend(audit_rows(_decode(AuditEvent, record.value)))
             elif record.topic == enriched_topic:
-                batch.results.append(result_row(_decode(EnrichedPayee, record.value)))
+                event = _decode(EnrichedPayee, record.value)
+                batch.results.append(result_row(event))
+                if event.status == "enriched":
+                    batch.settled.append(settled_row(event))
+            elif console is not None and record.topic == console.review:
+                event = _decode(EnrichedPayee, record.value)
+                row = result_row(event)
+                batch.review_items.append(
+                    review_item_row(event, row.result, row.processed_at, console.default_amount)
+                )
+            elif console is not None and record.topic == console.suppliers:
+                if record.key is None:
+                    raise UnstorableEvent("supplier record without a key")
+                supplier_id = record.key.decode(errors="replace")
+                try:
+                    batch.suppliers[supplier_id] = supplier_row(record.value) if record.value else None
+                except (ValueError, KeyError, TypeError):
+                    raise UnstorableEvent("not a supplier") from None
             else:
                 raise UnstorableEvent("record from a topic the sink does not store")
         except (ValidationError, UnstorableEvent) as error:
@@ -321,12 +389,8 @@ class SinkWriter:
 
     async def _acquire_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._settings.postgres_dsn,
-                min_size=1,
-                max_size=2,
-                server_settings=server_settings(self._settings),
-                command_timeout=COMMAND_TIMEOUT_S,
+            self._pool = await create_pool(
+                self._settings, min_size=1, max_size=2, command_timeout=COMMAND_TIMEOUT_S
             )
         return self._pool
 
@@ -350,6 +414,29 @@ class SinkWriter:
                     await conn.execute(INSERT_RESULT_EVENTS_SQL, *columns)
                 )
                 written["payee_results"] = _row_count(await conn.execute(UPSERT_LATEST_RESULTS_SQL, *columns))
+            if batch.review_items:
+                written["review_items"] = _row_count(
+                    await conn.execute(
+                        UPSERT_REVIEW_ITEMS_SQL, *_columns(batch.review_items, len(ReviewItemRow._fields))
+                    )
+                )
+                written["review_items_settled_on_arrival"] = await resolve_arrivals(
+                    conn, [row.normalized_name for row in batch.review_items]
+                )
+            if batch.settled:
+                written["review_items_settled"] = _row_count(
+                    await conn.execute(RESOLVE_BY_RESULTS_SQL, *_columns(batch.settled, len(SettledRow._fields)))
+                )
+            upserts = [row for row in batch.suppliers.values() if row is not None]
+            if upserts:
+                written["supplier_directory"] = _row_count(
+                    await conn.execute(UPSERT_SUPPLIERS_SQL, *_columns(upserts, len(SupplierRow._fields)))
+                )
+            deletions = [supplier_id for supplier_id, row in batch.suppliers.items() if row is None]
+            if deletions:
+                written["supplier_directory_deleted"] = _row_count(
+                    await conn.execute(DELETE_SUPPLIERS_SQL, deletions)
+                )
             if batch.rejected:
                 written["sink_rejected_records"] = _row_count(
                     await conn.execute(
@@ -437,14 +524,25 @@ async def retry_until_done(
 
 def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        settings.topic_audit,
-        settings.topic_enriched,
-        bootstrap_servers=bootstrap_servers(settings),
+        *sink_topics(settings),
+        **kafka_client_options(settings),
         group_id=sink_group_id(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
         **group_consumer_options(settings),
+    )
+
+
+def sink_topics(settings: Settings) -> list[str]:
+    return [settings.topic_audit, settings.topic_enriched, settings.topic_review, settings.topic_suppliers]
+
+
+def console_topics(settings: Settings) -> ConsoleTopics:
+    return ConsoleTopics(
+        review=settings.topic_review,
+        suppliers=settings.topic_suppliers,
+        default_amount=settings.review_default_amount,
     )
 
 
@@ -486,7 +584,7 @@ async def run_sink(settings: Settings, stop: asyncio.Event) -> None:
         log.info(
             "sink_started",
             group_id=sink_group_id(settings),
-            topics=[settings.topic_audit, settings.topic_enriched],
+            topics=sink_topics(settings),
         )
         try:
             while not stop.is_set():
@@ -497,7 +595,9 @@ async def run_sink(settings: Settings, stop: asyncio.Event) -> None:
                 if not records:
                     continue
                 metrics.SINK_BACKLOG.set(len(records))
-                batch = rows_from_events(records, settings.topic_audit, settings.topic_enriched)
+                batch = rows_from_events(
+                    records, settings.topic_audit, settings.topic_enriched, console_topics(settings)
+                )
                 log_rejected(batch.rejected)
                 first = records[0]
                 written = await retry_until_done(

@@ -32,7 +32,8 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from streams.kafka_io import OutgoingRecord, bootstrap_servers, kafka_producer, publish, wait_for_partitions
+from streams.kafka_io import OutgoingRecord, kafka_producer, publish, wait_for_partitions
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 
 REPLAY_RUN_HEADER = "x-replay-run-id"
@@ -228,7 +229,7 @@ async def replay(
         return replay_record(record, summary.run_id, start, stop, record_filter, from_dead_letters)
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         # A seek below the earliest offset (deleted meanwhile) reads from the earliest one.
         auto_offset_reset="earliest",

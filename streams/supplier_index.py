@@ -15,16 +15,17 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from domain.matching import SupplierIndex, freeze_built_index
+from domain.matching import SupplierIndex, freeze_built_index, snapshot
 from domain.suppliers import supplier_from_dict
-from streams.kafka_io import wait_for_partitions
+from streams.kafka_io import caught_up, wait_for_partitions
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ class SupplierIndexService(Service):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        kafka_options: Mapping[str, Any],
         topic: str,
         snapshot_dir: Path,
         snapshot_interval_s: float,
@@ -64,7 +65,7 @@ class SupplierIndexService(Service):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka_options = kafka_options  # streams.kafka_security.kafka_client_options
         self._topic = topic
         self._snapshot_dir = snapshot_dir
         self._snapshot_interval_s = snapshot_interval_s
@@ -93,7 +94,7 @@ class SupplierIndexService(Service):
             offsets = json.loads(offsets_path.read_text())
             if offsets.get("topic") != self._topic:
                 return
-            self.index = self._index_factory().restore(index_path)
+            self.index = snapshot.restore(self._index_factory(), index_path)
             self._offsets = {int(p): int(o) for p, o in offsets["next_offsets"].items()}
             log.info("supplier_snapshot_loaded", suppliers=len(self.index), offsets=self._offsets)
         except Exception as exc:  # a corrupt snapshot is rebuilt from the topic, never fatal
@@ -104,7 +105,7 @@ class SupplierIndexService(Service):
         staging = self._snapshot_dir.with_name(self._snapshot_dir.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.index.save(staging / SNAPSHOT_INDEX_FILE)
+        snapshot.save(self.index, staging / SNAPSHOT_INDEX_FILE)
         (staging / SNAPSHOT_OFFSETS_FILE).write_text(
             json.dumps({"topic": self._topic, "next_offsets": self._offsets})
         )
@@ -124,7 +125,7 @@ class SupplierIndexService(Service):
     @Service.task
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+            **self._kafka_options,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
@@ -163,7 +164,7 @@ class SupplierIndexService(Service):
                     self.index, self._offsets, self._dirty = self._index_factory(), {}, True
                     await consumer.seek_to_beginning(*partitions)
                     continue
-                if not self.ready and await self._is_caught_up(consumer, partitions):
+                if not self.ready and await caught_up(consumer, partitions):
                     await self._mark_ready()
                     last_snapshot = time.monotonic()
                 elif self._dirty and time.monotonic() - last_snapshot > self._snapshot_interval_s:
@@ -180,14 +181,6 @@ class SupplierIndexService(Service):
             if highwater is not None and self._offsets.get(tp.partition, 0) > highwater:
                 return True
         return False
-
-    @staticmethod
-    async def _is_caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
-        for tp in partitions:
-            highwater = consumer.highwater(tp)
-            if highwater is None or await consumer.position(tp) < highwater:
-                return False
-        return True
 
     async def _mark_ready(self) -> None:
         self.ready_after_s = time.monotonic() - self._started_at

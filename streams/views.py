@@ -1,4 +1,5 @@
-"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics."""
+"""Web endpoints on the worker's Faust web server: /health, /ready and /metrics (read-only; the
+endpoints that change state are in streams/operator_api.py, served apart)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def register(ctx: WorkerContext) -> None:
                 "ready": not not_ready,
                 "not_ready_because": not_ready,
                 "supplier_index_ready": ctx.index_service.ready,
+                "decisions_ready": ctx.decisions.ready,
+                "decisions": len(ctx.decisions.table),
                 "broker_reachable": ctx.broker_health.reachable,
                 "broker_error": ctx.broker_health.error,
                 "suppliers": len(ctx.index),
@@ -73,13 +76,12 @@ def register(ctx: WorkerContext) -> None:
             }
             return self.json(body, status=200 if not not_ready else 503)
 
-    @app.page("/dead-letter-guard/resume")
-    class ResumeAfterGuard(View):
-        """An operator has looked at the flood of dead letters and lets the worker go on."""
+    @app.page("/decisions/{decision_id}")
+    class DecisionInForce(View):
+        """Whether this worker applies a reviewer's decision (bench/decision_propagation.py)."""
 
-        async def post(self, request: Request) -> Response:
-            ctx.source.resume_after_guard()
-            return self.json({"resumed": True})
+        async def get(self, request: Request, decision_id: str) -> Response:
+            return self.json({"decision_id": decision_id, "in_force": decision_id in ctx.decisions.table})
 
     @app.page("/metrics")
     class Metrics(View):

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from streams.db import quote_ident
+from streams.postgres import quote_ident
 from streams.dev import WorkerProcess
 from streams.embedded_broker import EmbeddedTansu, free_port
 from streams.kafka_io import OutgoingRecord, ensure_topics, kafka_producer, publish, topic_reader
@@ -47,7 +47,9 @@ def settings(broker: EmbeddedTansu, tmp_path: Path) -> Settings:
         topic_audit=f"{prefix}.payees.audit",
         topic_dlq=f"{prefix}.payees.dlq",
         topic_llm=f"{prefix}.payees.llm",
+        topic_merchant=f"{prefix}.payees.merchant",
         topic_suppliers=f"{prefix}.suppliers",
+        topic_decisions=f"{prefix}.payees.decisions",
         log_level="WARNING",
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain import vocabulary
+
 NONPROFIT = "nonprofit"
 FINANCIAL = "financial_institution"
 INSURANCE = "insurance"
@@ -40,15 +42,10 @@ def _many(
     return {word: evidence for word in words.split()}
 
 
-# Legal forms: US and the common foreign ones seen on supplier lists.
-LEGAL_SUFFIXES = frozenset(
-    "INC INCORPORATED INCORPORATION CO CIE CORP CORPORATION CORPORATIONS LLC LLP LLLP PLLC PLC LTD LIMITED "
-    "LP PC COMPANY COMPANIES GMBH MBH KG AG SA SAS SARL SRL SPA BV NV OY OYJ AB AS ASA APS PTY "
-    "PVT KK KABUSHIKI KAISHA SDN BHD TBK CV SAB SL SCA SE ULC CIA LTDA EIRELI ZOO SPZOO".split()
-)
-# Legal forms that are also everyday abbreviations (Colorado, Pennsylvania, "Attorney General"...):
-# they count only as the last word of a longer name.
-TRAILING_ONLY_SUFFIXES = frozenset("CO PA SA AG AS AB NV BV SE CV SL KK OY".split())
+# Legal forms (domain.vocabulary), with those that are also everyday words; the ones that are
+# also abbreviations count only as the last word of a longer name.
+LEGAL_SUFFIXES = frozenset(vocabulary.LEGAL_SUFFIXES) | vocabulary.LEGAL_FORMS_ALSO_WORDS
+TRAILING_ONLY_SUFFIXES = vocabulary.LEGAL_FORMS_ALSO_ABBREVIATIONS
 
 _BUSINESS = "business"
 _GOVERNMENT = "government"
@@ -751,14 +748,10 @@ CREDENTIALS = frozenset(
     "MD DDS DMD PHD ESQ ESQUIRE CPA RN LPN NP PA DO DVM OD DC JD MBA LCSW LMFT PE "
     "CFP EA AIA FAIA GRI CSI ATTORNEY REALTOR ARCHITECT AT LAW".split()
 )
-US_STATES = frozenset(
-    "ALABAMA ALASKA ARIZONA ARKANSAS CALIFORNIA COLORADO CONNECTICUT DELAWARE FLORIDA GEORGIA HAWAII IDAHO "
-    "ILLINOIS INDIANA IOWA KANSAS KENTUCKY LOUISIANA MAINE MARYLAND MASSACHUSETTS MICHIGAN MINNESOTA "
-    "MISSISSIPPI MISSOURI MONTANA NEBRASKA NEVADA HAMPSHIRE JERSEY MEXICO YORK CAROLINA DAKOTA OHIO "
-    "OKLAHOMA OREGON PENNSYLVANIA RHODE ISLAND TENNESSEE TEXAS UTAH VERMONT VIRGINIA WASHINGTON WISCONSIN "
-    "WYOMING NEW NORTH SOUTH WEST PUERTO RICO GUAM "
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR".split()
+# The states' codes and the words of their names (Puerto Rico and Guam's too, DC by its code).
+_NOT_NAMED_TERRITORIES = frozenset({"DC", "VI", "AS", "MP"})
+US_STATES = frozenset(vocabulary.US_STATE_CODES - {"GU", "VI", "AS", "MP"}) | frozenset(
+    word for code, name in vocabulary.US_STATES.items() if code not in _NOT_NAMED_TERRITORIES for word in name.split()
 )
 SURNAME_PARTICLES = frozenset(
     "VAN VON DE DER DEN DEL DELLA DELA LA LE DA DI DU DOS DAS BIN BINTI AL EL ST TEN TER MAC MC O Y".split()

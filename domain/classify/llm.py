@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.resilience import BreakerState, CallError, CircuitBreaker, Clock, LruCache, TokenBucket, retry_transient
+
 from .result import Classification
 from .sic import is_valid_sic, sic_description
 from .text import cache_key
-
-BreakerState = Literal["closed", "open", "half_open"]
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 _REASON_MAX_CHARS = 200
 _SUBTYPE_MAX_CHARS = 40
@@ -90,84 +85,8 @@ class LlmReply(BaseModel):
     reason: str = Field(default="", max_length=1_000)
 
 
-class LlmCallError(Exception):
-    def __init__(self, reason: str, *, transient: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
-
-
-class TokenBucket:
-    """Allows `rate_per_s` calls per second on average and up to `burst` at once."""
-
-    def __init__(
-        self, rate_per_s: float, burst: int, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
-    ) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError("rate_per_s must be > 0 and burst >= 1")
-        self._rate = rate_per_s
-        self._capacity = float(burst)
-        self._tokens = float(burst)
-        self._clock = clock
-        self._sleep = sleep
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:  # one waiter at a time keeps the order fair
-            while True:
-                now = self._clock()
-                self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
-                self._updated = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                await self._sleep((1.0 - self._tokens) / self._rate)
-
-
-class CircuitBreaker:
-    """Opens after `failure_threshold` failures in a row; after `reset_s` lets one trial call through."""
-
-    def __init__(self, failure_threshold: int, reset_s: float, clock: Clock = time.monotonic) -> None:
-        self._threshold = failure_threshold
-        self._reset_s = reset_s
-        self._clock = clock
-        self._state: BreakerState = "closed"
-        self._consecutive_failures = 0
-        self._opened_at = 0.0
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> BreakerState:
-        if self._state == "open" and self._clock() - self._opened_at >= self._reset_s:
-            self._state = "half_open"
-            self._trial_in_flight = False
-        return self._state
-
-    def allow_request(self) -> bool:
-        state = self.state
-        if state == "closed":
-            return True
-        if state == "half_open" and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
-        return False
-
-    def record_success(self) -> None:
-        self._state = "closed"
-        self._consecutive_failures = 0
-        self._trial_in_flight = False
-
-    def record_failure(self) -> bool:
-        """Counts a failure; True when this failure opened the breaker."""
-        self._consecutive_failures += 1
-        if self._state == "half_open" or self._consecutive_failures >= self._threshold:
-            was_open = self._state == "open"
-            self._state = "open"
-            self._opened_at = self._clock()
-            self._trial_in_flight = False
-            return not was_open
-        return False
+class LlmCallError(CallError):
+    """A failed LLM call."""
 
 
 class LlmClassifier:
@@ -188,7 +107,7 @@ class LlmClassifier:
         self._breaker = CircuitBreaker(config.breaker_failure_threshold, config.breaker_reset_s, clock)
         self._bucket = TokenBucket(config.rate_per_s, config.burst, clock)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
-        self._cache: OrderedDict[str, Classification] = OrderedDict()
+        self._cache: LruCache[str, Classification] = LruCache(config.cache_size)
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
         self.stats = LlmStats()
@@ -201,7 +120,6 @@ class LlmClassifier:
         key = cache_key(name)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return cached
         if not self._breaker.allow_request():
@@ -216,7 +134,7 @@ class LlmClassifier:
         self._breaker.record_success()
         self.stats.successes += 1
         result = _to_classification(reply)
-        self._remember(key, result)
+        self._cache.put(key, result)
         return result
 
     async def aclose(self) -> None:
@@ -226,24 +144,17 @@ class LlmClassifier:
         self.stats.degraded += 1
         return replace(rules_result, method="degraded", reason=f"{rules_result.reason}; LLM skipped: {why}")
 
-    def _remember(self, key: str, result: Classification) -> None:
-        self._cache[key] = result
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._config.cache_size:
-            self._cache.popitem(last=False)
-
     async def _call_with_retries(self, name: str, rules_result: Classification) -> LlmReply:
-        attempt = 0
-        while True:
-            try:
-                return await self._call_once(name, rules_result)
-            except LlmCallError as error:
-                if not error.transient or attempt >= self._config.max_retries:
-                    raise
-            attempt += 1
+        def count_retry() -> None:
             self.stats.retries += 1
-            backoff = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+
+        return await retry_transient(
+            lambda: self._call_once(name, rules_result),
+            self._config.max_retries,
+            self._backoff_base_s,
+            self._backoff_max_s,
+            on_retry=count_retry,
+        )
 
     async def _call_once(self, name: str, rules_result: Classification) -> LlmReply:
         async with self._semaphore:

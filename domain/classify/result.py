@@ -17,6 +17,10 @@ class Classification:
     confidence: float
     method: str
     reason: str
+    # The rules found an organisation or a government in the name itself (a legal form, organisation
+    # or government words, a known brand) or in the matched supplier; a guess from the name's shape
+    # or word statistics is not such evidence. Decides what may go to an external LLM (domain/privacy.py).
+    organisation_evidence: bool = False
 
     def __post_init__(self) -> None:
         if self.entity_type not in ENTITY_TYPES:

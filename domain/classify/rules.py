@@ -14,7 +14,7 @@ from functools import cache
 
 from rapidfuzz.distance import Levenshtein
 
-from . import lexicon
+from . import commerce, lexicon
 from .census_names import NameFrequencies, name_frequencies
 from .lexicon import Evidence
 from .result import Classification
@@ -23,13 +23,17 @@ from .text import has_digit, tokenize
 from .token_model import token_model
 
 # Bump whenever the rules, word lists or weights change: stored results carry it.
-RULES_VERSION = "2025.1"
+RULES_VERSION = "2026.1"
 
 _MAX_PHRASE_LENGTH = max(len(phrase) for phrase in lexicon.PHRASES)
 _CARE_OF = re.compile(r"\b(?:C/O|C\\O|CARE OF|ATTN:?|ATTENTION|FBO|F/B/O)\b", re.IGNORECASE)
 _DOING_BUSINESS_AS = re.compile(r"\b(?:DBA|D/B/A|D\.B\.A\.?|D B A|T/A|TRADING AS)\b", re.IGNORECASE)
 # Surnames at least this common (percent of population) weaken a business word they coincide with.
 _COMMON_SURNAME_SHARE = 0.005
+# A given name this common (percent) followed by an S, itself no surname this common, opens a possessive
+# trade name whose apostrophe was dropped ("BOBS", "JOES"; not "TOMS", "GEORGES", "CURTISS").
+_COMMON_GIVEN_SHARE = 0.01
+_RARE_SURNAME_SHARE = 0.001
 _FUZZY_MIN_LENGTH = 5
 # Below this much support for any reading, only the shape of the name is left to go on.
 _MIN_EVIDENCE = 0.75
@@ -43,18 +47,33 @@ _MIN_GOVERNMENT = 1.0
 # "CITY OF ...", "TOWN O ..." (keying slip): a jurisdiction phrase that opens the name is the jurisdiction.
 _OPENING_PREPOSITIONS = frozenset({"OF", "O", "OFF"})
 _QUOTED_OR_BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]|\"[^\"]*\"")
+# "A RAZORS EDGE", not the initial of "A. LAKHANI".
+_LEADING_A = re.compile(r"\s*A\s+[A-Za-z]{2}")
 _POSSESSIVE = re.compile(r"[A-Za-z]['\u2019]S\b", re.IGNORECASE)
 _MAX_MODEL_LOG_ODDS = 8.0
+# An industry-title word at the strongest log odds (4.0) is worth a little less than a hand-written
+# business word (2.0).
+_INDUSTRY_WORD_WEIGHT = 0.4
+# Names that read as a person but could as well be a business ("HARRIS" alone, "SHERWIN WILLIAMS",
+# "DAVID STEEL") stay below the review threshold (0.75): a person looks at them.
+_AMBIGUOUS_PERSON_CONFIDENCE = 0.72
 
 
 @dataclass(slots=True)
 class _Tally:
     score: float = 0.0
     evidence: list[tuple[int, Evidence, str]] = field(default_factory=list)
+    # Named evidence at full strength (a legal form, a listed word or phrase, an agency, a known
+    # brand), as against the shape of the name (digits, THE, a possessive, DBA, joined surnames) or
+    # a listed word weakened because it is also a surname or a place name.
+    named: bool = False
 
-    def add(self, position: int, evidence: Evidence, label: str, weight: float | None = None) -> None:
+    def add(
+        self, position: int, evidence: Evidence, label: str, weight: float | None = None, named: bool = False
+    ) -> None:
         self.score += evidence.weight if weight is None else weight
         self.evidence.append((position, evidence, label))
+        self.named = self.named or (named and (weight is None or weight >= evidence.weight))
 
 
 @cache
@@ -135,13 +154,33 @@ def _looks_like_brand_word(token: str, names: NameFrequencies) -> bool:
 _DIGIT_EVIDENCE = Evidence("business", 1.0)
 _ARTICLE_EVIDENCE = Evidence("business", 1.5)
 _POSSESSIVE_EVIDENCE = Evidence("business", 1.5)
+_POSSESSIVE_LABEL = "possessive trade name"
 _FIRM_EVIDENCE = Evidence("business", 2.5, "8111")
 _BRAND_WORD_EVIDENCE = Evidence("business", 1.5)
 _LEGAL_FORM_EVIDENCE = Evidence("business", 3.5)
+# A private person almost never appears in a payment file as one word that is no census name.
+_SINGLE_WORD_EVIDENCE = Evidence("business", 2.0)
+_FOREIGN_TRADE_EVIDENCE = Evidence("business", 2.0)
+_MADE_BY_EVIDENCE = Evidence("business", 2.5)
+_BRAND_AND_PLACE_EVIDENCE = Evidence("business", 1.5)
 
 
-def _collect_evidence(tokens: list[str], names: NameFrequencies) -> dict[str, _Tally]:
-    tallies = {"business": _Tally(), "government": _Tally()}
+@dataclass(frozen=True, slots=True)
+class _PersonReading:
+    """Positions of the words that read as a person's names, and whether the reading is ambiguous."""
+
+    positions: frozenset[int]
+    surname: int
+    comma_form: bool
+    # The given-name slot holds a word more common as a surname ("SHERWIN WILLIAMS").
+    surname_as_given: bool
+
+
+def _collect_evidence(
+    tokens: list[str], names: NameFrequencies, reading: _PersonReading | None
+) -> dict[str, _Tally]:
+    # Commercial vocabulary and shapes are kept apart: they count only where government words do not.
+    tallies = {"business": _Tally(), "government": _Tally(), "commerce": _Tally()}
     position = 0
     while position < len(tokens):
         for length in range(min(_MAX_PHRASE_LENGTH, len(tokens) - position), 1, -1):
@@ -154,11 +193,11 @@ def _collect_evidence(tokens: list[str], names: NameFrequencies) -> dict[str, _T
                     or _ends_name(tokens, position + length)
                 ):
                     weight = _NAMESAKE_WEIGHT
-                tallies[evidence.entity_type].add(position, evidence, " ".join(phrase), weight)
+                tallies[evidence.entity_type].add(position, evidence, " ".join(phrase), weight, named=True)
                 position += length
                 break
         else:
-            _add_word_evidence(tallies, tokens, position, names)
+            _add_word_evidence(tallies, tokens, position, names, reading)
             position += 1
     return tallies
 
@@ -177,14 +216,18 @@ def _ends_name(tokens: list[str], start: int) -> bool:
 
 
 def _add_word_evidence(
-    tallies: dict[str, _Tally], tokens: list[str], position: int, names: NameFrequencies
+    tallies: dict[str, _Tally],
+    tokens: list[str],
+    position: int,
+    names: NameFrequencies,
+    reading: _PersonReading | None,
 ) -> None:
     token = tokens[position]
     last = len(tokens) - 1
     token_count = len(tokens)
     if token in lexicon.LEGAL_SUFFIXES and position > 0:
         if token not in lexicon.TRAILING_ONLY_SUFFIXES or position == last:
-            tallies["business"].add(position, _LEGAL_FORM_EVIDENCE, "legal form " + token)
+            tallies["business"].add(position, _LEGAL_FORM_EVIDENCE, "legal form " + token, named=True)
         return
     evidence = lexicon.WORDS.get(token)
     if evidence is not None:
@@ -194,20 +237,33 @@ def _add_word_evidence(
             weight = min(weight, 1.0)
         if evidence.jurisdiction and not _ends_name(tokens, position + 1):
             weight = min(weight, _NAMESAKE_WEIGHT)
-        tallies[evidence.entity_type].add(position, evidence, token, weight)
+        tallies[evidence.entity_type].add(position, evidence, token, weight, named=True)
         return
     acronym = lexicon.AGENCY_ACRONYMS.get(token)
     if acronym is not None:
         weight = acronym.weight if token_count == 1 or position == 0 else acronym.weight / 2
-        tallies["government"].add(position, acronym, "agency " + token, weight)
+        tallies["government"].add(position, acronym, "agency " + token, weight, named=True)
         return
     brand_sic = lexicon.BRANDS.get(token)
     if brand_sic is not None:
-        weight = 1.0 if token in lexicon.AMBIGUOUS_BRANDS else 3.0
-        tallies["business"].add(position, Evidence("business", weight, brand_sic), "known brand " + token)
+        ambiguous = token in lexicon.AMBIGUOUS_BRANDS
+        brand = Evidence("business", 1.0 if ambiguous else 3.0, brand_sic)
+        tallies["business"].add(position, brand, "known brand " + token, named=not ambiguous)
         return
     if has_digit(token):
         tallies["business"].add(position, _DIGIT_EVIDENCE, "number in name")
+        return
+    # A census name read as part of a person's name ("DAVID STEEL", "JOHN PARK"), or standing alone
+    # ("GLASS"), is that name.
+    if (reading is not None and position in reading.positions) or (token_count == 1 and names.is_name(token)):
+        return
+    if commerce.is_foreign_trade_word(token, names.is_name(token)):
+        tallies["commerce"].add(position, _FOREIGN_TRADE_EVIDENCE, "foreign-language trade word")
+        return
+    industry = commerce.industry_words().get(token)
+    if industry is not None and industry.log_odds > 0:
+        evidence = Evidence("business", _INDUSTRY_WORD_WEIGHT * industry.log_odds, industry.sic_code)
+        tallies["commerce"].add(position, evidence, "industry word " + token)
     elif _looks_like_brand_word(token, names):
         tallies["business"].add(position, _BRAND_WORD_EVIDENCE, "brand-style word")
 
@@ -301,6 +357,125 @@ def _person_score(tokens: list[str], comma_split: int | None, names: NameFrequen
     return best + title_bonus, titled
 
 
+def _person_reading(
+    tokens: list[str], comma_split: int | None, names: NameFrequencies
+) -> _PersonReading | None:
+    """The person's-name reading of the words, if they really are census given names and surnames in
+    a person's order: GIVEN [MIDDLE...] SURNAME, SURNAME, GIVEN [MIDDLE] or SURNAME GIVEN INITIAL."""
+    core: list[int] = []
+    comma_core: int | None = None
+    # "VAN LOAN", "DE LA ROSA": the word after a particle is a surname.
+    particle_surnames: set[int] = set()
+    for index, token in enumerate(tokens):
+        if index == comma_split:
+            comma_core = len(core)
+        if (
+            token in lexicon.TITLES
+            or token in lexicon.GENERATIONAL_SUFFIXES
+            or token in ("&", "AND")
+            or (token in lexicon.CREDENTIALS and index > 0)
+            or (token in lexicon.SURNAME_PARTICLES and 0 < index < len(tokens) - 1)
+        ):
+            continue
+        if has_digit(token) or (len(token) > 1 and token in lexicon.CONNECTORS):
+            return None
+        core.append(index)
+        if index > 1 and tokens[index - 1] in lexicon.SURNAME_PARTICLES:
+            particle_surnames.add(index)
+    if not 2 <= len(core) <= 5:
+        return None
+
+    def given(index: int) -> bool:
+        return len(tokens[index]) == 1 or tokens[index] in names.first
+
+    def surname(index: int) -> bool:
+        return len(tokens[index]) > 1 and (tokens[index] in names.last or index in particle_surnames)
+
+    def middle(index: int) -> bool:
+        return len(tokens[index]) == 1 or names.is_name(tokens[index])
+
+    def reading(given_at: int, surname_at: int, comma_form: bool) -> _PersonReading:
+        given_word = tokens[given_at]
+        surname_as_given = len(given_word) > 1 and names.last_frequency(given_word) > names.first_frequency(
+            given_word
+        )
+        return _PersonReading(frozenset(core), surname_at, comma_form, surname_as_given)
+
+    if comma_core is not None and 0 < comma_core < len(core):
+        surname_at, given_at = core[comma_core - 1], core[comma_core]
+        if given(given_at) and surname(surname_at) and all(middle(i) for i in core[comma_core + 1 :]):
+            return reading(given_at, surname_at, True)
+        return None
+    if given(core[0]) and surname(core[-1]) and all(middle(i) for i in core[1:-1]):
+        return reading(core[0], core[-1], False)
+    # Without a comma, surname first only with initials after the given name ("TALBOT TERESE W"):
+    # "CASA LUPITA" is no reversed name.
+    if (
+        len(core) > 2
+        and surname(core[0])
+        and given(core[1])
+        and all(len(tokens[i]) == 1 for i in core[2:])
+    ):
+        return reading(core[1], core[0], False)
+    return None
+
+
+def _shape_evidence(
+    tokens: list[str],
+    names: NameFrequencies,
+    reading: _PersonReading | None,
+    business: _Tally,
+    article_a: bool,
+) -> None:
+    """Evidence from how a trade name is built rather than from its words."""
+    if len(tokens) == 1:
+        return
+    if "BY" in tokens[1:-1]:
+        # "FINE FLOWERS BY JANE": a trade made or run by someone.
+        business.add(tokens.index("BY", 1), _MADE_BY_EVIDENCE, "trade name BY a person")
+    if reading is not None:
+        return
+    opener = tokens[0]
+    stem = opener[:-1]
+    if (
+        opener.endswith("S")
+        and len(stem) >= 3
+        and names.first_frequency(stem) >= _COMMON_GIVEN_SHARE
+        and opener not in names.first
+        and names.last_frequency(opener) < _RARE_SURNAME_SHARE
+    ):
+        # "BOBS DESSERTS", "JOES AUTO": a possessive whose apostrophe was dropped.
+        business.add(0, _POSSESSIVE_EVIDENCE, _POSSESSIVE_LABEL)
+    if article_a and len(tokens) >= 3 and names.first_frequency(tokens[1]) < _COMMON_GIVEN_SHARE:
+        business.add(0, _ARTICLE_EVIDENCE, "leading A")
+    if _names_a_place(tokens, names):
+        business.add(0, _BRAND_AND_PLACE_EVIDENCE, "name and a US city")
+
+
+def _names_a_place(tokens: list[str], names: NameFrequencies) -> bool:
+    """'SIGNARAMA TEMPE', 'LAS VEGAS ZENITH': a brand and a city. A one-word city that is
+    also a given name or a surname of some currency (NORMAN, AUSTIN, HENDERSON) may be a person's name
+    and does not count."""
+    places = commerce.us_places()
+
+    def city(words: tuple[str, ...]) -> bool:
+        if words not in places:
+            return False
+        word = words[0]
+        rare_name = word not in names.first and names.last_frequency(word) < _RARE_SURNAME_SHARE
+        return len(words) > 1 or rare_name
+
+    def given_names_only(words: list[str]) -> bool:
+        # "NATALIE SUMMIT": a given name and a surname that happens to be a city.
+        return all(len(word) == 1 or word in names.first for word in words)
+
+    return any(
+        (city(tuple(tokens[-length:])) and not given_names_only(tokens[:-length]))
+        or (city(tuple(tokens[:length])) and not given_names_only(tokens[length:]))
+        for length in range(min(3, len(tokens) - 1), 0, -1)
+    )
+
+
 def _confidence(best: float, runner_up: float) -> float:
     margin = best - runner_up
     by_margin = 1.0 - 0.5 * math.exp(-margin)
@@ -345,6 +520,7 @@ def _organisation_result(
         confidence=confidence,
         method=method,
         reason=f"{prefix}{_labels(tally.evidence)}",
+        organisation_evidence=tally.named,
     )
 
 
@@ -363,6 +539,7 @@ def classify_text(name: str) -> Classification:
     payee = _QUOTED_OR_BRACKETED.sub(" ", payee) if _QUOTED_OR_BRACKETED.sub("", payee).strip() else payee
     doing_business_as = _DOING_BUSINESS_AS.search(payee) is not None
     possessive = _POSSESSIVE.search(payee) is not None
+    article_a = _LEADING_A.match(payee) is not None
     text = tokenize(payee)
     tokens, corrections = _normalise_tokens(text.tokens, names)
     leading_article = len(tokens) > 1 and tokens[0] == "THE"
@@ -374,19 +551,26 @@ def classify_text(name: str) -> Classification:
     estate = len(tokens) > 2 and tuple(tokens[:2]) in lexicon.ESTATE_MARKERS
     if estate:
         tokens = tokens[2:]
-    tallies = _collect_evidence(tokens, names)
-    business, government = tallies["business"], tallies["government"]
+    comma_split = text.comma_split if len(tokens) == len(text.tokens) else None
+    reading = _person_reading(tokens, comma_split, names)
+    tallies = _collect_evidence(tokens, names, reading)
+    business, government, commercial = tallies["business"], tallies["government"], tallies["commerce"]
+    _shape_evidence(tokens, names, reading, commercial, article_a)
+    if government.score < _MIN_GOVERNMENT:
+        for position, evidence, label in commercial.evidence:
+            business.add(position, evidence, label)
+    lone_word = len(tokens) == 1 and tokens[0] not in lexicon.TITLES
+    if lone_word and not government.evidence and not names.is_name(tokens[0]):
+        business.add(0, _SINGLE_WORD_EVIDENCE, "single-word name")
     if doing_business_as:
         business.add(0, Evidence("business", 4.0, None, "sole_proprietorship"), "trade name (DBA)")
     if leading_article:
         business.add(0, _ARTICLE_EVIDENCE, "leading THE")
-    if possessive:
-        business.add(0, _POSSESSIVE_EVIDENCE, "possessive trade name")
+    if possessive and all(label != _POSSESSIVE_LABEL for _, _, label in business.evidence):
+        business.add(0, _POSSESSIVE_EVIDENCE, _POSSESSIVE_LABEL)
     if _joins_surnames_only(tokens, names):
         business.add(0, _FIRM_EVIDENCE, "surnames joined by &: firm name")
-    person, titled = _person_score(
-        tokens, text.comma_split if len(tokens) == len(text.tokens) else None, names
-    )
+    person, titled = _person_score(tokens, comma_split, names)
     # A person's name followed by organisation words names the organisation after the person
     # ("DAVID RICHARD GALLERY"): the organisation evidence counts against the person reading too.
     person = max(0.0, person - business.score - government.score)
@@ -402,6 +586,8 @@ def classify_text(name: str) -> Classification:
     if personal > organisation:
         method = "rules" if person > organisation_rules else "model"
         confidence = _bounded(_confidence(personal, organisation) - typo_penalty)
+        if not titled and (leading_article or _could_be_a_business(tokens, reading, names)):
+            confidence = min(confidence, _AMBIGUOUS_PERSON_CONFIDENCE)
         reason = "person-name structure (census given name / surname frequencies)"
         if titled:
             reason = "personal title and " + reason
@@ -431,6 +617,22 @@ def classify_text(name: str) -> Classification:
     return _organisation_result("business", business, confidence, method, "organisation words: ")
 
 
+def _could_be_a_business(tokens: list[str], reading: _PersonReading | None, names: NameFrequencies) -> bool:
+    """A lone name, words that are not a person's names in order, two surnames ("SHERWIN WILLIAMS"),
+    or a surname that is also a trade word ("DAVID STEEL"): a person, or a business named so (as is
+    a person's name after THE: "THE GEORGE HOWARD BAND")."""
+    if len(tokens) == 1 or reading is None:
+        return True
+    if reading.comma_form:
+        return False
+    surname = tokens[reading.surname]
+    industry = commerce.industry_words().get(surname)
+    trade_word = (industry is not None and industry.log_odds > 0) or (
+        surname in lexicon.WORDS and lexicon.WORDS[surname].entity_type == "business"
+    )
+    return reading.surname_as_given or trade_word
+
+
 def _bounded(confidence: float) -> float:
     return round(max(0.5, min(0.99, confidence)), 3)
 
@@ -455,7 +657,10 @@ def _model_log_odds(tokens: list[str], names: NameFrequencies) -> float:
 
 def _shape_fallback(tokens: list[str]) -> Classification:
     """No decisive words: two to four plain words read as a (possibly foreign) personal name."""
-    plain_words = [token for token in tokens if token.isalpha()]
+    # "CHEMSTATION OF AZ" is no name; "A WELLONS" may be (A is also an initial).
+    plain_words = [
+        token for token in tokens if token.isalpha() and (len(token) == 1 or token not in lexicon.CONNECTORS)
+    ]
     if 2 <= len(tokens) <= 4 and len(plain_words) == len(tokens):
         return Classification(
             "individual",

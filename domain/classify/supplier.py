@@ -120,5 +120,12 @@ def _supplier_result(
     if sic_code is not None and not is_valid_sic(sic_code):
         sic_code = None
     return Classification(
-        entity_type, subtype, sic_code, sic_description(sic_code), _SUPPLIER_CONFIDENCE, "supplier", reason
+        entity_type,
+        subtype,
+        sic_code,
+        sic_description(sic_code),
+        _SUPPLIER_CONFIDENCE,
+        "supplier",
+        reason,
+        organisation_evidence=True,
     )

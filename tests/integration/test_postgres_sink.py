@@ -13,20 +13,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from pydantic import SecretStr
 from aiokafka import AIOKafkaConsumer
 
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
-from streams.db import connect, migrate
+from streams.db import migrate
 from streams.embedded_broker import free_port
 from streams.kafka_io import (
     OutgoingRecord,
-    bootstrap_servers,
     ensure_topics,
     kafka_producer,
     publish,
     wait_for_partitions,
 )
+from streams.kafka_security import kafka_client_options
+from streams.postgres import connect
 from streams.postgres_sink import run_sink, sink_group_id
 from streams.settings import Settings
 from tests.conftest import TEST_DSN
@@ -39,7 +41,7 @@ pytestmark = pytest.mark.integration
 async def sink_settings(settings: Settings, pg_schema: str) -> Settings:  # noqa: F811
     """Broker settings of the test, its own database schema (migrated), and short retries."""
     sink_settings = settings.model_copy(
-        update={"postgres_dsn": TEST_DSN, "postgres_schema": pg_schema, "sink_retry_max_s": 1.0}
+        update={"postgres_dsn": SecretStr(TEST_DSN), "postgres_schema": pg_schema, "sink_retry_max_s": 1.0}
     )
     conn = await connect(sink_settings)
     try:
@@ -80,7 +82,7 @@ async def running_sink(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
 async def committed_total(settings: Settings) -> int:
     """The sum of the sink group's committed offsets: on fresh topics, the records it finished."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **kafka_client_options(settings),
         group_id=sink_group_id(settings),
         enable_auto_commit=False,
     )

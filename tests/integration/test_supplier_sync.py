@@ -7,9 +7,11 @@ import time
 from collections import Counter
 
 import pytest
+from pydantic import SecretStr
 
 from domain.suppliers import Supplier, supplier_to_dict
-from streams.db import connect, load_watermark, migrate, quote_ident, sync_suppliers
+from streams.db import load_watermark, migrate, sync_suppliers
+from streams.postgres import connect, quote_ident
 from streams.kafka_io import topic_reader
 from streams.settings import Settings
 from tests.conftest import TEST_DSN
@@ -23,7 +25,7 @@ INSERT_SUPPLIER_SQL = (
 
 @pytest.fixture
 async def sync_settings(settings: Settings, pg_schema: str) -> Settings:  # noqa: F811
-    sync_settings = settings.model_copy(update={"postgres_dsn": TEST_DSN, "postgres_schema": pg_schema})
+    sync_settings = settings.model_copy(update={"postgres_dsn": SecretStr(TEST_DSN), "postgres_schema": pg_schema})
     conn = await connect(sync_settings)
     try:
         await migrate(conn, pg_schema)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.db import connect
+from streams.postgres import connect
 from tests.integration.test_postgres_sink import (  # noqa: F401 - sink_settings is a fixture
     audit_rows,
     committed_total,

@@ -144,7 +144,7 @@ def test_care_of_party_is_ignored() -> None:
 
 
 def test_learned_word_statistics_decide_names_without_keywords() -> None:
-    result = classify_payee("Sony Music")
+    result = classify_payee("Nokia Siemens")
     assert (result.entity_type, result.method) == ("business", "model")
 
 

@@ -319,6 +319,7 @@ def test_promtool_accepts_rules_and_config() -> None:
 # alerts fire (the expressions and `for`), not their wording.
 LABELS = {"service": "payee-stream"}
 W = f'job="{WORKER_JOB}"'
+REVIEW = 'job="payee-stream-review"'
 PROMTOOL_CASES: list[dict[str, Any]] = [
     {  # a stalled partition for two minutes: fires after one
         "interval": "1m",
@@ -330,6 +331,18 @@ PROMTOOL_CASES: list[dict[str, Any]] = [
             {"eval_time": "1m", "alertname": "PayeeStreamDeliveryStalled", "exp_alerts": []},
             {"eval_time": "4m", "alertname": "PayeeStreamDeliveryStalled",
              "exp_alerts": [{"exp_labels": {**LABELS, "severity": "critical", "job": WORKER_JOB, "instance": "w1"}}]},
+        ],
+    },
+    {  # oldest review item ages one minute per minute from 1 h; the threshold is 90 minutes
+        "interval": "1m",
+        "input_series": [
+            {"series": f'payee_stream_review_oldest_item_age_seconds{{{REVIEW},instance="r1"}}', "values": "3600+60x60"},
+            {"series": f'payee_stream_review_max_age_seconds{{{REVIEW},instance="r1"}}', "values": "5400x60"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "40m", "alertname": "PayeeStreamReviewBacklogStale", "exp_alerts": []},
+            {"eval_time": "50m", "alertname": "PayeeStreamReviewBacklogStale",
+             "exp_alerts": [{"exp_labels": {**LABELS, "severity": "warning", "job": "payee-stream-review"}}]},
         ],
     },
     {  # lag of 500 more records every minute: fires once above 5000 and growing for 10 minutes
@@ -575,7 +588,7 @@ def test_compose_payee_services_are_wired(yaml: Any) -> None:
     assert "--partitions 12 --replication-factor 3" in init and "min.insync.replicas=2" in init
     settings = Settings()
     for topic in (settings.topic_raw, settings.topic_enriched, settings.topic_review, settings.topic_audit,
-                  settings.topic_dlq, settings.topic_llm):  # fmt: skip
+                  settings.topic_dlq, settings.topic_llm, settings.topic_merchant):  # fmt: skip
         assert topic in init
     assert f"--topic {settings.topic_suppliers} --config cleanup.policy=compact" in init
 
@@ -596,7 +609,7 @@ def test_compose_mounts_and_scrape_targets_exist(yaml: Any) -> None:
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     config = load_yaml(yaml, PROMETHEUS_CONFIG)
     assert [(PROMETHEUS_CONFIG.parent / path).resolve() for path in config["rule_files"]] == [ALERTS]
-    ports = {"worker": "6066", "sink": "6067"}
+    ports = {"worker": "6066", "sink": "6067", "review": "6070"}
     for scrape in config["scrape_configs"]:
         for sd in scrape.get("dns_sd_configs", []):
             for target in sd["names"]:

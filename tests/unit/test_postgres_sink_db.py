@@ -11,7 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from streams.db import MigrationError, audit_history, connect, load_migrations, migrate
+from streams.db import MigrationError, audit_history, load_migrations, migrate
+from streams.postgres import connect
 from streams.postgres_sink import RejectedRow, SinkBatch, SinkWriter, audit_rows, result_row
 from streams.settings import Settings
 from tests.conftest import TEST_DSN

@@ -21,3 +21,9 @@ ALTER TABLE payee_result_events ADD PRIMARY KEY (event_id, result_version);
 ALTER TABLE payee_results
     ADD COLUMN result_version text NOT NULL DEFAULT '',
     ADD COLUMN order_key bigint NOT NULL DEFAULT -1;
+
+-- The review queue keeps each record's newest review result by the same order: a redelivered or
+-- older result never replaces (or reopens) a newer item, whatever its processing time.
+ALTER TABLE review_items
+    ADD COLUMN result_version text NOT NULL DEFAULT '',
+    ADD COLUMN order_key bigint NOT NULL DEFAULT -1;

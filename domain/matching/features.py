@@ -1,0 +1,419 @@
+"""Evidence for or against "this payee is this supplier": the features of a candidate, their
+fitted weights, and how a decision is explained.
+
+A candidate's utility is ``w · x`` over ``FEATURES``; each term is one piece of evidence in
+log-odds (Fellegi–Sunter style: agreement on rare things counts for, conflict counts against),
+so an explanation is the list of non-zero terms. Features come in four parts: of the name, of
+the supplier holding it, of the places, and of the query alone.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein
+
+from domain.matching.world import JOINERS, is_real_word
+from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
+from domain.suppliers import Supplier
+from domain.vocabulary import (
+    AFFILIATED_BODY_WORDS,
+    FOR_PROFIT_FAMILIES,
+    LEGAL_FORM_FAMILY,
+    NATIONAL_BODY_WORDS,
+    US_STATE_BY_NAME,
+    US_STATE_CODES,
+)
+
+FEATURES = (
+    # of the name
+    "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
+    "truncated", "cut_share", "real_word_edit", "affiliated_body", "descriptor_dropped",
+    # of the supplier holding it
+    "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
+    "common_name_nonprofit", "common_name_government", "common_name_business",
+    # of the places (shared by namesakes at one place)
+    "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
+    "national_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
+    "local_nonprofit_unplaced", "local_government_unplaced",
+    # of the query
+    "query_information", "log_namesakes_unplaced", "log_namesakes_state_pinned", "short_name", "ends_in_joiner",
+)
+# Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
+WEIGHTS = (
+    -12.2365, 3.7193, 5.1457, 6.3928, -2.1677, 1.5131, -3.2848, -0.9900, -1.9840, -3.3874, -2.7853, 0.0000,
+    -3.0599, 1.8127, -2.8497, -1.1824, -1.6074, -0.5799, -0.0956,
+    2.2382, -2.9925, 3.0905, -2.1573, 2.9208, -1.4874, -2.9417, -5.0998, 0.0000, -2.0828, -2.3502, -1.9488,
+    0.3979, -1.0267, -0.7182, -0.4216, -0.8898,
+)
+HOLDER_START = FEATURES.index("via_alt_name")
+PLACE_START = FEATURES.index("state_agrees")
+TAIL_START = FEATURES.index("query_information")
+
+# Names this long (without spaces) may differ from the payee by one slip of the keyboard and
+# still be the same name; from the second length on, by two. Digits must agree exactly.
+NEAR_EXACT_MIN_CHARS = 6
+NEAR_EXACT_TWO_EDIT_CHARS = 16
+# Tokens shorter than this are not typo-corrected: one edit turns them into other words.
+MIN_TYPO_TOKEN = 4
+# Acronyms and other names this short (without spaces) are carried by many organisations.
+SHORT_NAME_CHARS = 4
+# Government bodies that are one organisation nationwide (registry "code" field).
+_NATIONAL_GOVERNMENT_CODES = frozenset({"Federal", "Federal - Executive", "Federal - Legislative", "Federal - Judicial"})
+_COUNTRY_ALIASES = {"USA": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "U S A": "US"}
+_FOR_PROFIT_FORMS = frozenset({"CO", "CORP", "LTD"})
+
+
+class Location(NamedTuple):
+    """A place in canonical form; empty strings are unknown (a tuple: hashed in C, per holder)."""
+
+    city: str
+    state: str
+    postal_code: str
+
+    @classmethod
+    def of(cls, city: str | None, state: str | None, postal_code: str | None) -> Location:
+        state_text = normalize_place(state)
+        return cls(
+            city=normalize_place(city),
+            state=US_STATE_BY_NAME.get(state_text, state_text)[:3],
+            postal_code=normalize_postal_code(postal_code),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.city or self.state or self.postal_code)
+
+
+def country_code(raw: str | None) -> str:
+    text = normalize_place(raw)
+    return _COUNTRY_ALIASES.get(text, text)
+
+
+class QueryPlace(NamedTuple):
+    """Where the payee is: what the record says, and what its source system usually pays
+    (``default_*``, weak evidence used only where the record is silent)."""
+
+    location: Location
+    country: str  # given, or "US" when the record names a US state
+    default_state: str
+    default_country: str
+    city_in_name: bool = False  # "TOWN OF SHARON" in Sharon: the city agrees by the name alone
+
+    @classmethod
+    def of(
+        cls,
+        location: Location,
+        country: str | None = None,
+        default_state: str | None = None,
+        default_country: str | None = None,
+    ) -> QueryPlace:
+        given = country_code(country) or ("US" if location.state in US_STATE_CODES else "")
+        return cls(location, given, Location.of(None, default_state, None).state, country_code(default_country))
+
+    def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
+        """This place for a payee of these name tokens (whether its city is part of the name)."""
+        city_tokens = self.location.city.split()
+        return self._replace(city_in_name=bool(city_tokens) and set(city_tokens) <= set(name_tokens))
+
+    @property
+    def placed(self) -> bool:
+        """Whether anything says where the payee is."""
+        return bool(self.location or self.country or self.default_state)
+
+
+def primary_family(legal_suffixes: Iterable[str]) -> str:
+    """The family of a name's outermost legal form ("CO., LTD" → limited), '' when it has none."""
+    forms = tuple(legal_suffixes)
+    return LEGAL_FORM_FAMILY[forms[-1]] if forms else ""
+
+
+@dataclass(frozen=True)
+class DefaultPlaces:
+    """Where each source system's payees usually are ("US-AZ" for a city in Arizona, "US"),
+    and the country of payees whose source has no entry: weak evidence, never a filter."""
+
+    country: str = "US"
+    by_source: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, country: str, by_source: dict[str, str]) -> DefaultPlaces:
+        return cls(country_code(country), tuple(sorted(by_source.items())))
+
+    def for_source(self, source_system: str) -> tuple[str, str]:
+        """(default state, default country) for a record of ``source_system``."""
+        place = dict(self.by_source).get(source_system)
+        if place is None:
+            return "", self.country
+        country, _, state = place.partition("-")
+        return state.upper(), country_code(country)
+
+
+class HolderKind(NamedTuple):
+    """What kind of entity a supplier is, as far as telling namesakes apart goes."""
+
+    category: str  # nonprofit / government / business
+    country: str
+    legal_family: str
+    legal_forms: frozenset[str]
+    national: bool  # one body nationwide: its registered place is a head office
+
+    @classmethod
+    def of(cls, supplier: Supplier, name: NormalizedName) -> HolderKind:
+        national = supplier.code in _NATIONAL_GOVERNMENT_CODES or (
+            supplier.category == "nonprofit"
+            and not supplier.alt_name  # a chapter names its chapter there
+            and bool(name.tokens)
+            and name.tokens[0] in NATIONAL_BODY_WORDS
+        )
+        return cls(
+            category=supplier.category,
+            country=country_code(supplier.country),
+            legal_family=primary_family(name.legal_suffixes),
+            legal_forms=frozenset(name.legal_suffixes),
+            national=national,
+        )
+
+
+class PayeeForms(NamedTuple):
+    """The legal forms a payee name carries."""
+
+    forms: frozenset[str]
+    family: str
+
+    @classmethod
+    def of(cls, legal_suffixes: tuple[str, ...]) -> PayeeForms:
+        return cls(frozenset(legal_suffixes), primary_family(legal_suffixes))
+
+
+class NameCommonness(NamedTuple):
+    """How common the payee's name is in the world (``world.commonness``): as written, and with
+    the names of US states counted as distinctive (a government body's name carries its
+    jurisdiction: "STATE OF ARIZONA" is one body, "CITY OF COVINGTON" is several)."""
+
+    plain: float
+    jurisdictional: float
+
+
+def holder_features(payee: PayeeForms, holder: HolderKind, name: NameCommonness) -> tuple[float, ...]:
+    """(legal form conflict, kind conflict, common name for a nonprofit, for a government body,
+    for a business): "ACME LLC" is not "ACME SRL"; a name that says it is a company run for
+    profit is not a nonprofit or a government body; and an everyday name weighs differently
+    with each kind of holder (namesake nonprofits abound, namesake manufacturers are rare)."""
+    form_conflict = bool(payee.family and holder.legal_family and payee.family != holder.legal_family)
+    kind_conflict = holder.category in ("nonprofit", "government") and bool(
+        {form for form in payee.forms - holder.legal_forms
+         if form in _FOR_PROFIT_FORMS or LEGAL_FORM_FAMILY[form] in FOR_PROFIT_FAMILIES}
+    )
+    common = (
+        name.plain if holder.category == "nonprofit" else 0.0,
+        name.jurisdictional if holder.category == "government" else 0.0,
+        name.plain if holder.category not in ("nonprofit", "government") else 0.0,
+    )
+    return float(form_conflict), float(kind_conflict), *common
+
+
+def _is_abbreviation(short: str, long: str) -> bool:
+    """'VLY' abbreviates 'VALLEY', 'ELIZ' truncates 'ELIZABETH': same first letter, in order."""
+    if len(short) < 2 or len(short) >= len(long) or short[0] != long[0]:
+        return False
+    position = 0
+    for ch in short:
+        position = long.find(ch, position) + 1
+        if position == 0:
+            return False
+    return True
+
+
+def tokens_agree(a: str, b: str) -> bool:
+    return a == b or a[0] == b[0] and (_is_abbreviation(a, b) or _is_abbreviation(b, a))
+
+
+def token_credit(token: str, other: str, cut: bool) -> float:
+    """How far ``other`` counts as ``token``: same word, cut by truncation, misspelt, abbreviated."""
+    if token == other or cut and (token.startswith(other) or other.startswith(token)):
+        return 1.0
+    if (
+        len(token) >= MIN_TYPO_TOKEN
+        and len(other) >= MIN_TYPO_TOKEN
+        and DamerauLevenshtein.distance(token, other, score_cutoff=1) <= 1
+        and not (is_real_word(token) and is_real_word(other))
+    ):
+        return 0.8
+    return 0.6 if tokens_agree(token, other) else 0.0
+
+
+def real_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
+    """A word of the payee is one letter away from a word of the name and both are real words:
+    MILL / MALL, BARN / BURN, TEXT / TENT name different things; a typo makes a non-word."""
+    query_only = [token for token in query_tokens if token not in name_tokens and is_real_word(token)]
+    if not query_only:
+        return False
+    name_only = [token for token in name_tokens if token not in query_tokens and is_real_word(token)]
+    return any(
+        abs(len(a) - len(b)) <= 1 and DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+        for a in query_only
+        for b in name_only
+    )
+
+
+def affiliated_body(query_tokens: list[str], name_tokens: list[str]) -> bool:
+    """A word naming an affiliated body ("FOUNDATION", "EMPLOYEES", "CHAPTER") on one side only."""
+    return bool((set(query_tokens) ^ set(name_tokens)) & AFFILIATED_BODY_WORDS)
+
+
+def places_agree(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    tokens_a, tokens_b = a.split(), b.split()
+    if len(tokens_a) == len(tokens_b):
+        return all(tokens_agree(x, y) for x, y in zip(tokens_a, tokens_b, strict=True))
+    compact_a, compact_b = a.replace(" ", ""), b.replace(" ", "")
+    shorter, longer = sorted((compact_a, compact_b), key=len)
+    return len(shorter) >= 5 and longer.startswith(shorter)
+
+
+def location_features(query: Location, supplier: Location) -> tuple[float, ...]:
+    """(state agrees, state conflicts, city agrees, city conflicts, postal agrees, postal conflicts)."""
+    state_agrees = state_conflicts = city_agrees = city_conflicts = postal_agrees = postal_conflicts = 0.0
+    if query.state and supplier.state:
+        state_agrees, state_conflicts = (1.0, 0.0) if query.state == supplier.state else (0.0, 1.0)
+    if query.city and supplier.city:
+        # A namesake town in another state is no agreement.
+        if not state_conflicts and places_agree(query.city, supplier.city):
+            city_agrees = 1.0
+        else:
+            city_conflicts = 1.0
+    if query.postal_code and supplier.postal_code:
+        postal_agrees, postal_conflicts = (
+            (1.0, 0.0) if query.postal_code == supplier.postal_code else (0.0, 1.0)
+        )
+    return state_agrees, state_conflicts, city_agrees, city_conflicts, postal_agrees, postal_conflicts
+
+
+def place_features(
+    query: QueryPlace, location: Location, holder: HolderKind, name_commonness: float
+) -> tuple[float, ...]:
+    """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``)."""
+    values = list(location_features(query.location, location))
+    if query.city_in_name:
+        values[2] = 0.0  # the name already said where it is: no evidence twice
+    national_conflict = 0.0
+    if holder.national and (values[1] or values[3] or values[5]):
+        # A national body paid at a regional office: its registry address is its head office.
+        # A federal agency is one body wherever it is paid; a nonprofit of national name may
+        # be a namesake affiliate, which the fitted weight of the conflict says how often.
+        values[1] = values[3] = values[5] = 0.0
+        national_conflict = 0.0 if holder.category == "government" else 1.0
+    country_conflicts = float(bool(query.country and holder.country and query.country != holder.country))
+    default_agrees = default_conflicts = 0.0
+    if not query.location.state and not query.country:
+        if query.default_state and location.state:
+            same_state = query.default_state == location.state
+            default_agrees, default_conflicts = float(same_state), float(not same_state and not holder.national)
+        elif query.default_country and holder.country and query.default_country != holder.country:
+            default_conflicts = 1.0
+    local_nonprofit = local_government = 0.0
+    if not query.placed and location.state and not holder.national:
+        # Nothing places the payee, the supplier is a local body: the name alone must single
+        # it out among every namesake the world has, and an everyday name cannot.
+        if holder.category == "nonprofit":
+            local_nonprofit = name_commonness
+        elif holder.category == "government":
+            local_government = name_commonness
+    return (
+        *values, national_conflict, country_conflicts, default_agrees, default_conflicts,
+        local_nonprofit, local_government,
+    )
+
+
+def is_short_name(key: str) -> bool:
+    return len(key.replace(" ", "")) <= SHORT_NAME_CHARS
+
+
+def ends_in_joiner(tokens: tuple[str, ...]) -> bool:
+    """"INTERNATIONAL ASSOCIATION OF": a name cut before the words that single it out."""
+    return len(tokens) > 1 and tokens[-1] in JOINERS
+
+
+def dot(weights: tuple[float, ...], values: tuple[float, ...]) -> float:
+    return sum(map(operator.mul, weights, values))
+
+
+def prefix_ratio(text: str, name: str) -> float:
+    """Similarity of ``text`` to the first ``len(text)`` characters of a longer ``name`` (else 0)."""
+    return fuzz.ratio(text, name[: len(text)]) if len(name) > len(text) else 0.0
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def near_exact(query: str, name: str, truncation_possible: bool) -> bool:
+    """One or two keyboard slips apart, spaces aside ("BETHESDA MISIONN" / "BETHESDA MISSION"),
+    or, when the payee may be cut, apart that much from a prefix of the name."""
+    compact_query, compact_name = query.replace(" ", ""), name.replace(" ", "")
+    if len(compact_query) < NEAR_EXACT_MIN_CHARS:
+        return False
+    allowed = 1 if len(compact_query) < NEAR_EXACT_TWO_EDIT_CHARS else 2
+    if truncation_possible and len(compact_name) > len(compact_query) + allowed:
+        lengths = range(len(compact_query) - allowed, len(compact_query) + allowed + 1)
+        readings = [compact_name[:length] for length in lengths]
+    else:
+        readings = [compact_name]
+    query_digits = _digits(compact_query)
+    return any(
+        _digits(reading) == query_digits
+        and DamerauLevenshtein.distance(compact_query, reading, score_cutoff=allowed) <= allowed
+        for reading in readings
+    )
+
+
+class Evidence(NamedTuple):
+    feature: str
+    value: float
+    contribution: float  # log-odds: weight × value
+
+
+def evidence(weights: tuple[float, ...], features: tuple[float, ...]) -> tuple[Evidence, ...]:
+    """The non-zero terms of a utility, strongest first: why the matcher thinks what it thinks."""
+    terms = [
+        Evidence(name, round(value, 4), round(weight * value, 4))
+        for name, weight, value in zip(FEATURES, weights, features, strict=True)
+        if value
+    ]
+    return tuple(sorted(terms, key=lambda term: -abs(term.contribution)))
+
+
+def why(features: tuple[float, ...], place: QueryPlace) -> str:
+    """A one-line reason for a reviewer (the evidence list has the detail)."""
+    named = dict(zip(FEATURES, features, strict=True))
+    if named["exact"]:
+        parts = ["exact name"]
+    elif named["near_exact"]:
+        parts = ["same name but for a slip"]
+    else:
+        parts = [f"name similarity {named['similarity']:.2f}"]
+    for feature, text in (
+        ("via_alt_name", "via alt name"),
+        ("truncated", "payee name truncated"),
+        ("descriptor_dropped", "read without a descriptor tail"),
+        ("real_word_edit", "a word differs by one letter from another real word"),
+        ("affiliated_body", "one name is of an affiliated body"),
+        ("legal_form_conflict", "legal forms conflict"),
+        ("kind_conflict", "payee is a company, supplier is not"),
+        ("country_conflicts", "countries differ"),
+        ("national_place_conflict", "national body paid elsewhere"),
+        ("local_nonprofit_unplaced", "nothing places the payee; local nonprofit with an everyday name"),
+    ):
+        if named[feature]:
+            parts.append(text)
+    agreed = [place_name for place_name in ("city", "state", "postal") if named[f"{place_name}_agrees"]]
+    if agreed:
+        parts.append(f"{' and '.join(agreed)} agree")
+    elif not place.placed:
+        parts.append("no location given")
+    return "; ".join(parts)

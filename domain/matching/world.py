@@ -1,0 +1,49 @@
+"""How common a name's words are in the wider world, not just in this supplier list.
+
+A name made of everyday words ("HOMEWARD BOUND", "A NEW LEAF", "STORM") is carried by many
+organisations that no supplier list holds, so sharing it with one supplier is weak evidence; an
+invented word ("DAKTRONICS") is strong evidence. English word frequencies come from
+``wordfreq`` (shipped with the package, no download), as Zipf values: log10 of a word's
+frequency per billion words, 0 for unseen words, about 7 for "the".
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from wordfreq import get_frequency_dict
+
+# Zipf value from which a word is as common as words get for the purpose of naming things.
+_COMMON_ZIPF = 6.0
+# A word this frequent is a real word: a one-letter change to another real word is another
+# name (MILL / MALL), not a typo.
+REAL_WORD_ZIPF = 3.0
+# Words that only join the others carry no naming information.
+JOINERS = frozenset("OF THE AND FOR A AN AT ON IN TO DE LA EL".split())
+
+
+@functools.cache
+def _frequencies() -> dict[str, float]:
+    return get_frequency_dict("en")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def zipf(token: str) -> float:
+    """Zipf frequency of an upper-case token in English (0 when unseen)."""
+    frequency = _frequencies().get(token.lower(), 0.0)
+    return max(0.0, math.log10(frequency * 1e9)) if frequency else 0.0
+
+
+def is_real_word(token: str) -> bool:
+    return len(token) >= 3 and token.isalpha() and zipf(token) >= REAL_WORD_ZIPF
+
+
+def commonness(tokens: tuple[str, ...] | list[str], distinctive: frozenset[str] = frozenset()) -> float:
+    """0 (an invented word somewhere in the name) … 1 (every word an everyday one): the rarest
+    naming word decides, since one distinctive word is enough to single a name out. Words in
+    ``distinctive`` count as rare whatever their frequency."""
+    naming = [token for token in tokens if token not in JOINERS]
+    if not naming:
+        return 1.0
+    return min(0.0 if token in distinctive else min(zipf(token), _COMMON_ZIPF) for token in naming) / _COMMON_ZIPF

@@ -1,0 +1,167 @@
+"""Vocabularies shared by the normaliser, the matcher and the classifier, each defined once.
+
+Everything here is data: upper-case ASCII tokens as ``domain.normalize`` produces them.
+"""
+
+from __future__ import annotations
+
+# Legal forms, canonical spelling first, grouped by the kind of entity they make. Two names
+# whose forms fall in different families name different legal entities ("ACME LLC" is not
+# "ACME SRL"); forms of one family are swapped freely by payment files ("ACME INC" / "ACME CORP").
+LEGAL_FORM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "corporation": {
+        "INC": ("INC", "INCORPORATED", "INCORPORATION"),
+        "CORP": ("CORP", "CORPORATION", "CORPORATIONS"),
+        "CO": ("CO", "COMPANY", "COMPANIES", "COS"),
+    },
+    # "Ltd", "Co., Ltd.": the British and East Asian company, not a US corporation.
+    "limited": {"LTD": ("LTD", "LIMITED")},
+    "llc": {"LLC": ("LLC",), "PLLC": ("PLLC",)},
+    "partnership": {"LP": ("LP",), "LLP": ("LLP",), "LLLP": ("LLLP",)},
+    "professional": {"PC": ("PC",)},
+    "bank": {"NA": ("NA",)},
+    # Foreign forms: each its own country's kind of company.
+    "plc": {"PLC": ("PLC",)},
+    "gmbh": {"GMBH": ("GMBH", "MBH")},
+    "ag": {"AG": ("AG",)},
+    "kg": {"KG": ("KG",)},
+    "sa": {"SA": ("SA",), "SAS": ("SAS",), "SARL": ("SARL",), "SAB": ("SAB",), "SCA": ("SCA",), "CIE": ("CIE",)},
+    "ulc": {"ULC": ("ULC",)},
+    "srl": {"SRL": ("SRL",)},
+    "sl": {"SL": ("SL",)},
+    "bv": {"BV": ("BV",)},
+    "nv": {"NV": ("NV",)},
+    "nordic": {"AB": ("AB",), "OY": ("OY", "OYJ"), "ASA": ("ASA",), "APS": ("APS",)},
+    "kk": {"KK": ("KK", "KABUSHIKI", "KAISHA")},
+    "pty": {"PTY": ("PTY",)},
+    "asian": {"PVT": ("PVT",), "SDN": ("SDN",), "BHD": ("BHD",), "TBK": ("TBK",)},
+    "latin": {"LTDA": ("LTDA",), "EIRELI": ("EIRELI",), "CV": ("CV",), "CIA": ("CIA",)},
+}
+# Canonical legal form → its spellings, and spelling → canonical form.
+LEGAL_FORMS: dict[str, tuple[str, ...]] = {
+    canonical: spellings for family in LEGAL_FORM_FAMILIES.values() for canonical, spellings in family.items()
+}
+LEGAL_SUFFIXES: dict[str, str] = {
+    spelling: canonical for canonical, spellings in LEGAL_FORMS.items() for spelling in spellings
+}
+LEGAL_FORM_FAMILY: dict[str, str] = {
+    canonical: family for family, forms in LEGAL_FORM_FAMILIES.items() for canonical in forms
+}
+# Legal forms that are also everyday words ("SAN DIEGO ZOO", "DAY SPA"): the classifier reads
+# them as a legal form at the end of a longer name, the normaliser keeps them in the name.
+LEGAL_FORMS_ALSO_WORDS = frozenset("AS SE SPA ZOO SPZOO".split())
+# Legal forms that are also everyday abbreviations (Colorado, Pennsylvania, "Attorney General"):
+# they count as a legal form only as the last word of a longer name.
+LEGAL_FORMS_ALSO_ABBREVIATIONS = frozenset("CO PA SA AG AS AB NV BV SE CV SL KK OY NA".split())
+# Families only companies run for profit have: a nonprofit or a government body is none of them.
+FOR_PROFIT_FAMILIES = frozenset({"llc", "partnership", "professional", "bank"})
+
+# Abbreviations expanded to the full word: the full word keeps prefix matching of truncated
+# names working ("ASSOCIA…" is a prefix of ASSOCIATION, not of ASSN). Words that are
+# themselves ambiguous (SAINT/STREET, MOUNT/MONTANA) are contracted instead, see below.
+ABBREVIATIONS: dict[str, str] = {
+    "ACAD": "ACADEMY",
+    "ADMIN": "ADMINISTRATION",
+    "ASSN": "ASSOCIATION",
+    "ASSNS": "ASSOCIATIONS",
+    "ASSOC": "ASSOCIATION",
+    "ASSOCS": "ASSOCIATES",
+    "ASSO": "ASSOCIATION",
+    "ASN": "ASSOCIATION",
+    "AUTH": "AUTHORITY",
+    "AUX": "AUXILIARY",
+    "BD": "BOARD",
+    "BLDG": "BUILDING",
+    "BROS": "BROTHERS",
+    "CNTR": "CENTER",
+    "CTR": "CENTER",
+    "CENTRE": "CENTER",
+    "CHAP": "CHAPTER",
+    "CMTY": "COMMUNITY",
+    "CNTY": "COUNTY",
+    "COOP": "COOPERATIVE",
+    "DEPT": "DEPARTMENT",
+    "DEPTS": "DEPARTMENTS",
+    "DPT": "DEPARTMENT",
+    "DIST": "DISTRICT",
+    "DIV": "DIVISION",
+    "EDUC": "EDUCATION",
+    "FDN": "FOUNDATION",
+    "FNDN": "FOUNDATION",
+    "FNDTN": "FOUNDATION",
+    "GOVT": "GOVERNMENT",
+    "GRP": "GROUP",
+    "HOSP": "HOSPITAL",
+    "HSG": "HOUSING",
+    "INST": "INSTITUTE",
+    "INTL": "INTERNATIONAL",
+    "INTERNATL": "INTERNATIONAL",
+    "MEML": "MEMORIAL",
+    "MFG": "MANUFACTURING",
+    "MGMT": "MANAGEMENT",
+    "MGT": "MANAGEMENT",
+    "MTN": "MOUNTAIN",
+    "NATL": "NATIONAL",
+    "ORG": "ORGANIZATION",
+    "ORGS": "ORGANIZATIONS",
+    "ORGANISATION": "ORGANIZATION",
+    "PROG": "PROGRAM",
+    "SCH": "SCHOOL",
+    "SOC": "SOCIETY",
+    "SVC": "SERVICE",
+    "SVCS": "SERVICES",
+    "SYS": "SYSTEMS",
+    "TWP": "TOWNSHIP",
+    "UNIV": "UNIVERSITY",
+    "UTD": "UNITED",
+    "VOL": "VOLUNTEER",
+    # Contractions: the long form is unambiguous, the short one is not.
+    "SAINT": "ST",
+    "MOUNT": "MT",
+    "FORT": "FT",
+    "FIRST": "1ST",
+    "SECOND": "2ND",
+    "THIRD": "3RD",
+    "FOURTH": "4TH",
+    "FIFTH": "5TH",
+}
+
+# US states and territories: postal code → name (as normalised tokens).
+US_STATES: dict[str, str] = {
+    "AL": "ALABAMA", "AK": "ALASKA", "AZ": "ARIZONA", "AR": "ARKANSAS", "CA": "CALIFORNIA", "CO": "COLORADO",
+    "CT": "CONNECTICUT", "DE": "DELAWARE", "DC": "DISTRICT OF COLUMBIA", "FL": "FLORIDA", "GA": "GEORGIA",
+    "HI": "HAWAII", "ID": "IDAHO", "IL": "ILLINOIS", "IN": "INDIANA", "IA": "IOWA", "KS": "KANSAS",
+    "KY": "KENTUCKY", "LA": "LOUISIANA", "ME": "MAINE", "MD": "MARYLAND", "MA": "MASSACHUSETTS",
+    "MI": "MICHIGAN", "MN": "MINNESOTA", "MS": "MISSISSIPPI", "MO": "MISSOURI", "MT": "MONTANA",
+    "NE": "NEBRASKA", "NV": "NEVADA", "NH": "NEW HAMPSHIRE", "NJ": "NEW JERSEY", "NM": "NEW MEXICO",
+    "NY": "NEW YORK", "NC": "NORTH CAROLINA", "ND": "NORTH DAKOTA", "OH": "OHIO", "OK": "OKLAHOMA",
+    "OR": "OREGON", "PA": "PENNSYLVANIA", "RI": "RHODE ISLAND", "SC": "SOUTH CAROLINA", "SD": "SOUTH DAKOTA",
+    "TN": "TENNESSEE", "TX": "TEXAS", "UT": "UTAH", "VT": "VERMONT", "VA": "VIRGINIA", "WA": "WASHINGTON",
+    "WV": "WEST VIRGINIA", "WI": "WISCONSIN", "WY": "WYOMING", "PR": "PUERTO RICO", "GU": "GUAM",
+    "VI": "VIRGIN ISLANDS", "AS": "AMERICAN SAMOA", "MP": "NORTHERN MARIANA ISLANDS",
+}
+US_STATE_CODES = frozenset(US_STATES)
+US_STATE_BY_NAME: dict[str, str] = {name: code for code, name in US_STATES.items()}
+# Every word of a state's name ("NEW", "YORK", "CAROLINA"...).
+US_STATE_NAME_WORDS = frozenset(word for name in US_STATES.values() for word in name.split())
+
+# Words naming a kind of organisation affiliated with another but a different entity: on one
+# side of a pair of names only, they say "the company's foundation", "its employees' credit
+# union", "the national body's state chapter" — not the same payee.
+AFFILIATED_BODY_WORDS = frozenset(
+    "FOUNDATION FOUNDATIONS CREDIT FCU EMPLOYEES EMPLOYEE RETIREES AUXILIARY ALUMNI CHAPTER POST LOCAL "
+    "BOOSTER BOOSTERS PTA PTO PTSA PTSO CLUB LODGE FRIENDS ENDOWMENT SCHOLARSHIP GUILD VOLUNTEERS "
+    "TRUST UNION COUNCIL AUXILLARY ALUMNAE FRATERNITY SORORITY".split()
+)
+
+# Words a payment file appends to a supplier's name to say which account, service line or
+# sales arm is paid ("ACME WIRELESS", "ACME MERCHANT ACCOUNT", "MAPLE COUNTY GENERAL FUND",
+# "ACME US INC", "ACME SALES CORPORATION"): read without them, the payee may be the supplier.
+DESCRIPTOR_TAIL_WORDS = frozenset(
+    "WIRELESS SERVICES SERVICE MERCHANT ACCOUNT ACCOUNTS GENERAL FUND PAYMENTS PAYMENT BILLING REMITTANCE "
+    "LOCKBOX RECEIVABLE SALES US USA AMERICA AMERICAS NORTH HOLDINGS OPERATIONS".split()
+)
+
+# Name words of bodies that are one organisation nationwide: their registered address is a
+# head office, and a payee paid elsewhere is still them.
+NATIONAL_BODY_WORDS = frozenset("NATIONAL AMERICAN INTERNATIONAL UNITED STATES US USA FEDERAL".split())

@@ -1,0 +1,1 @@
+"""The review console: people work the review queue; their decisions go to the workers."""

@@ -1,0 +1,151 @@
+"""Addresses on messy, real-style strings: parsed, normalised, compared; never an exception."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.address import (
+    EMPTY_KEY,
+    address_key,
+    compare_addresses,
+    parse_address,
+    supplier_address_key,
+)
+from domain.matching import SupplierIndex
+from domain.pipeline import enrich
+from schemas.events import PayeeRecord
+
+
+def test_street_with_suite_to_usps_forms():
+    parsed = parse_address(["123 North Main Street Suite 100"], "Springfield", "Illinois", "62704-1234")
+    assert parsed.status == "standardized" and parsed.kind == "street"
+    assert (parsed.line1, parsed.line2) == ("123 N MAIN ST", "STE 100")
+    assert (parsed.city, parsed.state, parsed.zip5, parsed.zip4) == ("SPRINGFIELD", "IL", "62704", "1234")
+    assert parsed.one_line == "123 N MAIN ST STE 100, SPRINGFIELD, IL 62704-1234"
+    assert parsed.missing == ()
+
+
+def test_attention_and_care_of_lines_are_kept_apart():
+    parsed = parse_address(["ATTN: Accounts Payable", "500 W. Madison St., Ste 1200"], "Chicago", "IL", "60661")
+    assert parsed.attention == "ACCOUNTS PAYABLE"
+    assert parsed.one_line == "500 W MADISON ST STE 1200, CHICAGO, IL 60661"
+    inline = parse_address("C/O JANE DOE, 1 INFINITE LOOP", "Cupertino", "CA", "95014")
+    assert inline.attention == "JANE DOE" and inline.line1 == "1 INFINITE LOOP"
+
+
+@pytest.mark.parametrize("line", ["P.O. Box 4455", "PO BOX 4455", "Post Office Box 4455", "P O Box #4455", "POB 4455"])
+def test_po_boxes(line):
+    parsed = parse_address([line], "Dallas", "TX", "75201")
+    assert parsed.kind == "po_box" and parsed.line1 == "PO BOX 4455"
+    assert parsed.status == "standardized"
+
+
+def test_po_box_with_the_place_in_the_same_line():
+    parsed = parse_address("PO BOX 12, AUSTIN TX 78701")
+    assert (parsed.line1, parsed.city, parsed.state, parsed.zip5) == ("PO BOX 12", "AUSTIN", "TX", "78701")
+
+
+def test_a_street_named_box_is_no_po_box():
+    assert parse_address(["12 Boxwood Lane"], "Reno", "NV", "89501").kind == "street"
+
+
+def test_whole_address_in_one_line():
+    parsed = parse_address(["123 Main St, Springfield, IL 62704"])
+    assert parsed.status == "standardized"
+    assert (parsed.line1, parsed.city, parsed.state, parsed.zip5) == ("123 MAIN ST", "SPRINGFIELD", "IL", "62704")
+
+
+def test_missing_zip_is_partial_and_says_so():
+    parsed = parse_address(["1 Infinite Loop"], "Cupertino", "CA", None)
+    assert parsed.status == "partial" and parsed.missing == ("zip",)
+    assert parse_address(["1600 Pennsylvania Ave NW"], "Washington", "DC", "2050").missing == ("zip",)
+    assert parse_address([], "Phoenix", "AZ").missing == ("street", "zip")
+
+
+@pytest.mark.parametrize(
+    "lines, city, state, postal, country",
+    [
+        (["10 Downing Street"], "London", None, "SW1A 2AA", "United Kingdom"),
+        (["205 Annagem Blvd."], "Mississauga", "Ontario", "L5T 2V1", None),
+        (["3RD FL., NO. 260, PA TEH ROAD"], "TAIWAN", None, None, "TW"),
+        (["KAWASAKI KANAGAWA 216-0033"], "JAPAN", None, None, "JP"),
+    ],
+)
+def test_foreign_addresses_pass_through(lines, city, state, postal, country):
+    parsed = parse_address(lines, city, state, postal, country)
+    assert parsed.status == "foreign" and parsed.zip5 is None
+    assert parsed.one_line and lines[0].upper().replace(".", "").split(",")[0] in parsed.one_line
+
+
+def test_nothing_recognisable_is_unparsed_and_nothing_at_all_is_none():
+    assert parse_address(["???"]).status == "unparsed"
+    assert parse_address([]) is None and parse_address(None, None, None, None) is None
+
+
+def test_usa_as_a_line_or_country_is_the_us():
+    parsed = parse_address(["742 Evergreen Terrace", "USA"], "Springfield", "OR", "97477", "U.S.A.")
+    assert parsed.status == "standardized" and parsed.country == "US"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(max_size=60), max_size=4),
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.one_of(st.none(), st.text(max_size=20)),
+    st.one_of(st.none(), st.text(max_size=12)),
+    st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_never_raises(lines, city, state, postal, country):
+    parse_address(lines, city, state, postal, country)
+    compare_addresses(address_key(lines, city, postal), address_key(lines[:1], state, country))
+
+
+def test_keys_ignore_type_direction_unit_and_spelling():
+    payee = address_key(["123 North Main Street, Suite 4"], "St. Louis", "63101-1234")
+    supplier = supplier_address_key("123 N MAIN ST STE 400", "SAINT LOUIS", "63101")
+    assert payee == supplier
+    assert payee.street == "123 MAIN" and payee.zip5 == "63101" and payee.city == "SAINT LOUIS"
+    assert supplier_address_key("100 N ST", "", "").street == "100 N ST"  # the type is the name
+    assert supplier_address_key("PO BOX 75650", "WASHINGTON", "20013").street == "PO BOX 75650"
+    assert supplier_address_key("", "", "00000") is EMPTY_KEY  # the supplier list's placeholder ZIP
+
+
+def test_agreement_decides_between_namesakes():
+    payee = address_key(["4330 Crittenden Drive"], "Louisville", "40209")
+    here = supplier_address_key("4330 CRITTENDEN DR", "LOUISVILLE", "40209")
+    across_town = supplier_address_key("14404 ASHFORD CT", "LOUISVILLE", "40245")
+    elsewhere = supplier_address_key("1 GLENWOOD RD", "WATERFORD", "06385")
+    same = compare_addresses(payee, here)
+    assert (same.street, same.postal, same.city) == ("agree", "agree", "agree")
+    across = compare_addresses(payee, across_town)
+    assert (across.street, across.postal, across.city) == ("disagree", "near", "agree")
+    far = compare_addresses(payee, elsewhere)
+    assert (far.street, far.postal, far.city) == ("disagree", "disagree", "disagree")
+
+
+def test_unknown_when_a_side_lacks_the_part():
+    payee = address_key([], "Louisville", None)
+    supplier = supplier_address_key("PO BOX 43443", "LOUISVILLE", "40253")
+    agreement = compare_addresses(payee, supplier)
+    assert (agreement.street, agreement.postal, agreement.city) == ("unknown", "unknown", "agree")
+    assert not compare_addresses(EMPTY_KEY, supplier).compared
+    # A PO box and a street address can both be the supplier's: no evidence either way.
+    street = address_key(["4330 Crittenden Dr"], None, None)
+    assert compare_addresses(street, supplier).street == "unknown"
+
+
+def test_the_result_carries_the_address_block():
+    index = SupplierIndex(match_threshold=0.85, ambiguity_margin=0.05)
+    record = PayeeRecord(
+        source_system="ap", source_record_id="1", payee_name="ACME TOOLS INC",
+        address_lines=["Attn: AP", "P.O. Box 12"], city="Austin", state="Texas", postal_code="78701",
+    )
+    enrichment = enrich(record, index)
+    assert enrichment.address is not None
+    assert enrichment.address.one_line == "PO BOX 12, AUSTIN, TX 78701"
+    assert enrichment.address.attention == "AP"
+    assert "address" in enrichment.timings_ms
+    bare = PayeeRecord(source_system="ap", source_record_id="2", payee_name="ACME TOOLS INC")
+    assert enrich(bare, index).address is None

@@ -1,0 +1,238 @@
+"""Each piece of match evidence on its own (positive and negative cases), and decisions that
+rest on it: an open world where the payee is often someone else with the same name."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.matching import DefaultPlaces, SupplierIndex
+from domain.matching import features as F
+from domain.matching.index import descriptor_readings
+from domain.matching.world import commonness, is_real_word
+from domain.normalize import normalize_name
+from domain.suppliers import Supplier
+
+
+def holder(
+    supplier_id: str, name: str, category: str = "business", city: str = "", state: str = "",
+    country: str = "US", alt_name: str = "", code: str = "", address: str = "",
+) -> Supplier:
+    return Supplier(supplier_id=supplier_id, name=name, alt_name=alt_name, address=address, city=city,
+                    state=state, postal_code="", country=country, category=category, code=code)
+
+
+def kind(supplier: Supplier) -> F.HolderKind:
+    return F.HolderKind.of(supplier, normalize_name(supplier.name))
+
+
+COMMON = F.NameCommonness(0.5, 0.5)
+
+
+def forms(name: str) -> F.PayeeForms:
+    return F.PayeeForms.of(normalize_name(name).legal_suffixes)
+
+
+def index_of(*suppliers: Supplier) -> SupplierIndex:
+    index = SupplierIndex()
+    for supplier in suppliers:
+        index.upsert(supplier)
+    return index
+
+
+# ---------------------------------------------------------------------------- the rules
+
+
+def test_everyday_names_are_common_and_invented_words_are_not():
+    assert commonness(("STORM",)) > 0.7
+    assert commonness(("HOMEWARD", "BOUND")) > 0.4
+    assert commonness(("DAKTRONICS",)) < 0.3
+    assert commonness(("ECONOLITE", "CONTROL", "PRODUCTS")) == 0.0  # one invented word is enough
+    assert commonness(("OF", "THE")) == 1.0
+
+
+@pytest.mark.parametrize(("query", "name"), [("MILL", "MALL"), ("BARN", "BURN"), ("CARE", "CORE"), ("TEXT", "TENT")])
+def test_a_real_word_changed_into_another_is_a_real_word_edit(query, name):
+    assert F.real_word_edit(["OPEN", query], ["OPEN", name])
+    assert F.token_credit(query, name, cut=False) == 0.0  # no typo credit either
+
+
+@pytest.mark.parametrize(("query", "name"), [("SYTSEMS", "SYSTEMS"), ("TENNIIS", "TENNIS"), ("MILL", "MILL")])
+def test_a_typo_is_no_real_word_edit(query, name):
+    assert not F.real_word_edit(["ACME", query], ["ACME", name])
+    assert is_real_word(name)
+
+
+def test_an_affiliated_bodys_word_on_one_side_only():
+    assert F.affiliated_body(["ACME", "FOUNDATION"], ["ACME"])
+    assert F.affiliated_body(["ACME", "EMPLOYEES", "CREDIT", "UNION"], ["ACME"])
+    assert F.affiliated_body(["ACME"], ["ACME", "ALUMNI", "ASSOCIATION"])
+    assert not F.affiliated_body(["ACME", "FOUNDATION"], ["ACME", "FOUNDATION"])
+    assert not F.affiliated_body(["ACME", "TOOLS"], ["ACME", "TOOL"])
+
+
+def test_legal_forms_of_different_families_conflict():
+    srl = kind(holder("S1", "VIDEO SYSTEMS SRL", country="IT"))
+    assert F.holder_features(forms("VIDEO SYSTEMS INC"), srl, COMMON)[:2] == (1.0, 0.0)
+    assert F.holder_features(forms("ACME LLC"), kind(holder("S2", "ACME INC")), COMMON)[:2] == (1.0, 0.0)
+    # INC, CORPORATION and COMPANY are one family; a payee without a form conflicts with nothing.
+    assert F.holder_features(forms("ACME CORPORATION"), kind(holder("S3", "ACME INC")), COMMON)[:2] == (0.0, 0.0)
+    assert F.holder_features(forms("ACME"), srl, COMMON)[:2] == (0.0, 0.0)
+    # "Co., Ltd." is a limited company, not a US corporation.
+    assert F.holder_features(forms("ACME INC"), kind(holder("S4", "ACME CO., LTD", country="CN")), COMMON)[:2] == (1.0, 0.0)
+
+
+def test_a_company_is_not_a_nonprofit():
+    nonprofit = kind(holder("N1", "KNOX INC", category="nonprofit", state="CT"))
+    assert F.holder_features(forms("THE KNOX COMPANY"), nonprofit, COMMON)[1] == 1.0
+    assert F.holder_features(forms("KNOX LLC"), nonprofit, COMMON)[1] == 1.0
+    assert F.holder_features(forms("KNOX INC"), nonprofit, COMMON)[1] == 0.0  # nonprofits incorporate too
+    assert F.holder_features(forms("KNOX COMPANY"), kind(holder("B1", "KNOX CO")), COMMON)[1] == 0.0
+    fire_company = kind(holder("N2", "ACME FIRE COMPANY", category="nonprofit"))
+    assert F.holder_features(forms("ACME FIRE COMPANY"), fire_company, COMMON)[1] == 0.0  # its own name says so
+
+
+def test_national_bodies_and_their_place_conflicts():
+    federal = kind(holder("G1", "Bureau of Reclamation", category="government", code="Federal - Executive"))
+    national = kind(holder("N1", "NATIONAL FOREST FOUNDATION", category="nonprofit", state="MT"))
+    chapter = kind(holder("N2", "AMERICAN LEGION", category="nonprofit", state="AK", alt_name="POST 16"))
+    assert federal.national and national.national and not chapter.national
+    query = F.QueryPlace.of(F.Location.of("PHOENIX", "AZ", None))
+    values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                      F.place_features(query, F.Location.of("MISSOULA", "MT", None), national, 0.5), strict=True))
+    assert values["state_conflicts"] == 0.0 and values["national_place_conflict"] == 1.0
+    values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                      F.place_features(query, F.Location.of("DENVER", "CO", None), federal, 0.5), strict=True))
+    assert values["state_conflicts"] == 0.0 and values["national_place_conflict"] == 0.0
+    values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                      F.place_features(query, F.Location.of("HOMER", "AK", None), chapter, 0.5), strict=True))
+    assert values["state_conflicts"] == 1.0 and values["national_place_conflict"] == 0.0
+
+
+def test_countries_and_default_places():
+    foreign = kind(holder("S1", "ENTERTAINMENT SOLUTIONS SL", country="ES"))
+    nowhere = F.Location.of(None, None, None)
+    names = F.FEATURES[F.PLACE_START:F.TAIL_START]
+
+    def place(query: F.QueryPlace, location: F.Location, supplier: F.HolderKind) -> dict[str, float]:
+        return dict(zip(names, F.place_features(query, location, supplier, 0.5), strict=True))
+
+    # A US state says the payee is in the US; a default country is weaker evidence.
+    assert place(F.QueryPlace.of(F.Location.of(None, "AZ", None)), nowhere, foreign)["country_conflicts"] == 1.0
+    silent = place(F.QueryPlace.of(nowhere, default_country="US"), nowhere, foreign)
+    assert silent["country_conflicts"] == 0.0 and silent["default_place_conflicts"] == 1.0
+    assert place(F.QueryPlace.of(nowhere), nowhere, foreign)["default_place_conflicts"] == 0.0
+    local = kind(holder("N1", "HOPE HOUSE", category="nonprofit", state="KS"))
+    kansas = F.Location.of("BERN", "KS", None)
+    assert place(F.QueryPlace.of(nowhere, default_state="AZ"), kansas, local)["default_place_conflicts"] == 1.0
+    assert place(F.QueryPlace.of(nowhere, default_state="KS"), kansas, local)["default_place_agrees"] == 1.0
+    # The record's own state wins over the source's default.
+    own = place(F.QueryPlace.of(F.Location.of(None, "KS", None), default_state="AZ"), kansas, local)
+    assert own["default_place_conflicts"] == 0.0 and own["state_agrees"] == 1.0
+
+
+def test_an_unplaced_payee_against_a_local_body_counts_the_names_commonness():
+    local = kind(holder("N1", "HOPE HOUSE", category="nonprofit", state="KS"))
+    names = F.FEATURES[F.PLACE_START:F.TAIL_START]
+    unplaced = dict(zip(names, F.place_features(
+        F.QueryPlace.of(F.Location.of(None, None, None)), F.Location.of("BERN", "KS", None), local, 0.8), strict=True))
+    assert unplaced["local_nonprofit_unplaced"] == 0.8
+    placed = dict(zip(names, F.place_features(
+        F.QueryPlace.of(F.Location.of(None, "KS", None)), F.Location.of("BERN", "KS", None), local, 0.8), strict=True))
+    assert placed["local_nonprofit_unplaced"] == 0.0
+
+
+def test_default_places_by_source():
+    defaults = DefaultPlaces.parse("US", {"ap-scottsdale": "US-AZ", "ap-toronto": "CA"})
+    assert defaults.for_source("ap-scottsdale") == ("AZ", "US")
+    assert defaults.for_source("ap-toronto") == ("", "CA")
+    assert defaults.for_source("elsewhere") == ("", "US")
+
+
+@pytest.mark.parametrize(("key", "reading"), [
+    ("ACME WIRELESS", "ACME"), ("ACME MERCHANT ACCOUNT", "ACME"), ("MAPLE COUNTY GENERAL FUND", "MAPLE COUNTY"),
+    ("ACME US", "ACME"), ("ACME SALES", "ACME"),
+])
+def test_descriptor_tails_are_read_without(key, reading):
+    assert descriptor_readings(key) == (reading,)
+
+
+@pytest.mark.parametrize("key", ["BANK OF AMERICA", "FIRE SERVICES", "ACME TOOLS", "SERVICES"])
+def test_no_reading_that_leaves_no_name(key):
+    assert descriptor_readings(key) == ()
+
+
+# ---------------------------------------------------------------------------- decisions
+
+
+def evidence_of(result) -> dict[str, float]:
+    return {term.feature: term.contribution for term in result.evidence}
+
+
+def test_explanation_is_the_utility_of_the_decision():
+    index = index_of(holder("O1", "DAKTRONICS INC"))
+    result = index.match("Daktronics, Inc.")
+    assert result.decision == "matched"
+    terms = evidence_of(result)
+    assert {"exact", "similarity", "bias"} <= set(terms)
+    # The probability is the softmax of the summed contributions against "none" at 0.
+    import math
+    utility = sum(terms.values())
+    assert result.score == pytest.approx(math.exp(utility) / (1 + math.exp(utility)), abs=1e-3)
+    assert result.candidates[0].supplier_id == "O1"
+
+
+def test_a_foreign_namesake_of_a_us_company_is_not_matched():
+    index = index_of(holder("O1", "VIDEO SYSTEMS SRL", country="IT"))
+    result = index.match("VIDEO SYSTEMS INC", city="PHOENIX", state="AZ")
+    assert result.decision != "matched"
+    assert evidence_of(result)["legal_form_conflict"] < 0 and evidence_of(result)["country_conflicts"] < 0
+
+
+def test_a_company_and_its_foundation_are_different_payees():
+    index = index_of(holder("F1", "ACME FOUNDATION", category="nonprofit", city="AUSTIN", state="TX"))
+    result = index.match("ACME LLC", city="AUSTIN", state="TX")
+    assert result.decision != "matched"
+
+
+def test_a_one_letter_change_between_real_words_is_not_matched():
+    index = index_of(holder("N1", "OPEN TENT", category="nonprofit", city="SHERIDAN", state="WY"))
+    result = index.match("OPEN TEXT INC")
+    assert result.decision == "none"
+    assert evidence_of(result)["real_word_edit"] < 0
+
+
+def test_an_everyday_name_of_a_local_body_elsewhere_is_not_matched_on_name_alone():
+    index = index_of(holder("N1", "HOMEWARD BOUND", category="nonprofit", city="BERN", state="KS"))
+    assert index.match("HOMEWARD BOUND").decision != "matched"
+    # ... but the same name where the payee is, is.
+    assert index.match("HOMEWARD BOUND", city="BERN", state="KS").decision == "matched"
+
+
+def test_one_organisation_registered_several_times_is_matched_deterministically():
+    copies = [holder(f"OUI00{n}", "ITRON INC") for n in (3, 1, 2)]
+    result = index_of(*copies).match("ITRON INC")
+    assert result.decision == "matched" and result.supplier_id == "OUI001"
+    assert "registered 3 times" in result.reason
+    # Chapters are not copies: they differ in place and second name.
+    posts = [holder(f"N{n}", "AMERICAN LEGION", "nonprofit", city=f"TOWN {n}", state="AK", alt_name=f"POST {n}")
+             for n in range(3)]
+    assert index_of(*posts).match("AMERICAN LEGION").decision != "matched"
+
+
+def test_a_national_body_paid_at_a_regional_office_is_matched():
+    index = index_of(holder("G1", "Bureau of Reclamation", category="government", city="Denver", state="CO",
+                            code="Federal - Executive"))
+    result = index.match("BUREAU OF RECLAMATION", city="PHOENIX", state="AZ")
+    assert result.decision == "matched"
+    assert not {"state_conflicts", "city_conflicts"} & set(evidence_of(result))
+    # A city government of the same name elsewhere is another body.
+    city = index_of(holder("G2", "Bureau of Reclamation", category="government", city="Denver", state="CO",
+                           code="City"))
+    assert city.match("BUREAU OF RECLAMATION", city="PHOENIX", state="AZ").decision == "none"
+
+
+def test_a_descriptor_tail_still_finds_the_supplier():
+    index = index_of(holder("O1", "Motorola Solutions Inc."))
+    result = index.match("MOTOROLA SOLUTIONS MERCHANT ACCOUNT")
+    assert result.supplier_id == "O1" or (result.runner_up and result.runner_up[0] == "O1")
+    assert "descriptor_dropped" in evidence_of(result)
