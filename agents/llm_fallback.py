@@ -16,7 +16,13 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 
 from agents.observe import observe
-from domain.outcome import Outcome, hand_off_input, llm_result_outcome, stage_failure_outcome, stage_result_outcome
+from domain.outcome import (
+    Outcome,
+    hand_off_input,
+    llm_result_outcome,
+    stage_failure_outcome,
+    stage_result_outcome,
+)
 from domain.pipeline import Enrichment, Rejection, classification_of, privacy_checked
 from domain.privacy import failure_summary
 from schemas.events import SourcePosition
@@ -54,8 +60,12 @@ async def handle_llm_record(ctx: WorkerContext, calls: asyncio.Semaphore, record
     except Exception as exc:
         metrics.AGENT_ERRORS.labels(agent="llm").inc()
         log.exception("llm_stage_failed", source_partition=record.partition, source_offset=record.offset)
-        rejection = decoded if isinstance(decoded, Rejection) else Rejection("llm", type(exc).__name__, failure_summary(exc))
-        outcome = stage_failure_outcome(rejection, record.key, record.value, position, enrichment, ctx.versions(), ctx.core)
+        rejection = (
+            decoded if isinstance(decoded, Rejection) else Rejection("llm", type(exc).__name__, failure_summary(exc))
+        )
+        outcome = stage_failure_outcome(
+            rejection, record.key, record.value, position, enrichment, ctx.versions(), ctx.core
+        )
     observe(outcome, record.timestamp)
     return outcome
 

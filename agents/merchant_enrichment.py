@@ -60,9 +60,9 @@ class MerchantBatches:
         ctx = self._ctx
         assert ctx.merchant is not None
         try:
-            outcomes = await merchant_stage_outcomes(
-                [hand_off for hand_off, _, _ in batch], ctx.merchant, ctx.versions(), ctx.core, datetime.now(UTC).date()
-            )
+            hand_offs = [hand_off for hand_off, _, _ in batch]
+            today = datetime.now(UTC).date()
+            outcomes = await merchant_stage_outcomes(hand_offs, ctx.merchant, ctx.versions(), ctx.core, today)
         except Exception as error:  # a bug: the delivery layer stalls these partitions (fail closed)
             metrics.AGENT_ERRORS.labels(agent="merchant").inc()
             for _, _, future in batch:

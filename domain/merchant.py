@@ -7,7 +7,8 @@ it), what is asked (``merchant_query``), what the result carries (``enrichment_b
 whole step for a batch (``enrich_batch``: records in, records with their ``enrichment`` block out,
 the provider called once for those allowed; its call is the only effect). A provider is anything with ``lookup``
 (``MerchantProvider``); ``domain/merchant_http.py`` is the HTTP one, behind the same guard rails
-as the LLM client.
+as the LLM client. The stage's outcomes (results, dead letters) are made by
+``domain.outcome.merchant_stage_outcomes``.
 """
 
 from __future__ import annotations

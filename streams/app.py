@@ -183,6 +183,7 @@ def create_worker(settings: Settings) -> WorkerContext:
     app.service(source)
     config = llm_config(settings)
     merchant_config = merchant_provider_config(settings)
+    merchant_policy = MerchantPolicy(min_confidence=settings.merchant_min_confidence)
     ctx = WorkerContext(
         app=app,
         settings=settings,
@@ -198,7 +199,7 @@ def create_worker(settings: Settings) -> WorkerContext:
             llm_enabled=config is not None,
             llm_privacy=settings.llm_privacy,
             default_places=DefaultPlaces.parse(settings.default_country, settings.source_default_places),
-            merchant_policy=MerchantPolicy(min_confidence=settings.merchant_min_confidence) if merchant_config else None,
+            merchant_policy=merchant_policy if merchant_config else None,
         ),
         source=source,
     )

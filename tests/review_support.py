@@ -48,12 +48,14 @@ def result_for(record: PayeeRecord, index: SupplierIndex, decisions: DecisionLoo
 
 def review_settings(settings, schema: str):
     """The test's settings with its own PostgreSQL schema and free ports for sink and console."""
+    from pydantic import SecretStr
+
     from streams.embedded_broker import free_port
     from tests.conftest import TEST_DSN
 
     return settings.model_copy(
         update={
-            "postgres_dsn": TEST_DSN,
+            "postgres_dsn": SecretStr(TEST_DSN),  # model_copy does not validate: the setting's type
             "postgres_schema": schema,
             "review_port": free_port(),
             "sink_metrics_port": free_port(),

@@ -160,5 +160,5 @@ def test_permissive_privacy_sends_the_name_and_says_so(loaded_settings, start_wo
     assert PERSONAL_NAME_WITHHELD not in result["review_reasons"]
     assert UNSURE_PEOPLE[0] in json.dumps(fake_llm.request_bodies)
     audit = read_topic(settings, settings.topic_audit, expected=1, timeout_s=10)
-    [sent] = [event for event in audit if event["action"] == "sent_to_llm"]
+    [sent] = [decision for event in audit for decision in event["decisions"] if decision["action"] == "sent_to_llm"]
     assert sent["outcome"] == {"possibly_personal_name": True, "llm_privacy": "permissive"}
