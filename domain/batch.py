@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from domain.matching import SupplierIndex, freeze_built_index
+from domain.matching import DefaultPlaces, SupplierIndex, freeze_built_index
 from domain.payee_files import PayeeRows, iter_payloads, open_jsonl_writer, open_payee_rows, open_writer, output_format
 from domain.pipeline import Enrichment, Thresholds, enrich, review_reasons
 from domain.suppliers import RowError, read_suppliers_csv
@@ -79,7 +79,10 @@ class BatchOutcome:
 
 
 def process_payload(
-    payload: dict[str, Any] | str, index: SupplierIndex, thresholds: Thresholds
+    payload: dict[str, Any] | str,
+    index: SupplierIndex,
+    thresholds: Thresholds,
+    default_places: DefaultPlaces = DefaultPlaces(),
 ) -> BatchOutcome:
     """Validate → match → classify (rules) → decide, for one row's record payload."""
     if isinstance(payload, str):
@@ -90,7 +93,7 @@ def process_payload(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
         return BatchOutcome(record_id, None, (), problems)
-    enrichment = enrich(record, index)
+    enrichment = enrich(record, index, default_places=default_places)
     return BatchOutcome(record_id, enrichment, tuple(review_reasons(enrichment, thresholds)), None)
 
 
@@ -175,6 +178,7 @@ def run_batch(
     sheet: str | None = None,
     source_system: str = "batch",
     announce: Callable[[str], None] = lambda _: None,
+    default_places: DefaultPlaces = DefaultPlaces(),
 ) -> dict[str, object]:
     """Raises ``PayeeFileError`` for an unreadable input or output before the index is built."""
     kind = output_format(output_path)
@@ -183,7 +187,7 @@ def run_batch(
     started = time.perf_counter()
     index = build_index(suppliers_path, match_threshold, ambiguity_margin, progress)
     built = time.perf_counter()
-    counts = _process_rows(rows, index, thresholds, output_path, kind, source_system, progress)
+    counts = _process_rows(rows, index, thresholds, default_places, output_path, kind, source_system, progress)
     finished = time.perf_counter()
     announce(f"wrote {output_path}")
     processed = sum(counts.values())
@@ -201,6 +205,7 @@ def _process_rows(
     rows: PayeeRows,
     index: SupplierIndex,
     thresholds: Thresholds,
+    default_places: DefaultPlaces,
     output_path: Path,
     kind: str,
     source_system: str,
@@ -208,7 +213,7 @@ def _process_rows(
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     outcomes = (
-        (row, process_payload(payload, index, thresholds))
+        (row, process_payload(payload, index, thresholds, default_places))
         for row, payload in iter_payloads(rows, source_system)
     )
     columns = rows.table.columns

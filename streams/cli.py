@@ -144,6 +144,7 @@ def cmd_schemas_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
     from domain.batch import run_batch
+    from domain.matching import DefaultPlaces
     from domain.pipeline import Thresholds
 
     summary = run_batch(
@@ -158,6 +159,7 @@ def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
         sheet=args.sheet,
         source_system=args.source_system,
         announce=lambda text: print(text, file=sys.stderr),
+        default_places=DefaultPlaces.parse(settings.default_country, settings.source_default_places),
     )
     print(json.dumps(summary), file=sys.stderr)
     return 0
