@@ -22,7 +22,7 @@ from domain.classify import classify_payee
 from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, enrich, route_to_llm
 from domain.privacy import PERSONAL_NAME_WITHHELD
-from schemas.events import PayeeRecord
+from schemas.events import PayeeRecord, SourcePosition
 from streams.kafka_io import OutgoingRecord, kafka_producer, publish
 from tests.conftest import publish_values, read_topic
 from tests.fake_openai import FakeOpenAI
@@ -72,7 +72,9 @@ def crashing_handovers() -> list[OutgoingRecord]:
 
 def queued_handover() -> OutgoingRecord:
     record = PayeeRecord(source_system="ap", source_record_id="q1", payee_name=QUEUED_PERSON)
-    enrichment, to_llm = route_to_llm(enrich(record, SupplierIndex()), LLM_THRESHOLDS, "permissive")
+    # Where the permissive worker read it (every hand-off carries its source position).
+    source = SourcePosition(topic="payees.raw", partition=0, offset=1_000)
+    enrichment, to_llm = route_to_llm(enrich(record, SupplierIndex(), source=source), LLM_THRESHOLDS, "permissive")
     assert to_llm and enrichment.llm_privacy == "disclosed"
     return OutgoingRecord(key=record.record_key.encode(), value=enrichment.to_json())
 
