@@ -1,10 +1,11 @@
 """The merchant-data stage: business payees the policy allows, looked up at an external provider
 in batches on their own topic, so records that need no lookup never wait for one.
 
-The core is ``domain.merchant.merchant_stage`` (hand-off messages in, results out, the provider
-called once per batch); this agent decodes nothing itself and only hands the outputs to the
-emitting step. As in the LLM agent, the batch's results are sent and their delivery awaited
-before the batch is acknowledged; a provider failure is a result with ``enrichment.status``
+The core is ``domain.outcome.merchant_stage_outcomes`` (hand-offs in, one outcome per hand-off
+out, the provider called once per batch). Each record's outcome is an awaitable handed to the
+delivery layer at once; records are gathered into a provider batch until it is full or
+``merchant_batch_wait_s`` has passed. The hand-off offset is committed only after the record's
+outputs are acknowledged; a provider failure is a result with ``enrichment.status``
 "unavailable", never a lost or stuck record.
 """
 
@@ -13,58 +14,68 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import structlog
-from faust import StreamT
-from faust.types import EventT
+from aiokafka.structs import ConsumerRecord
 
-from agents.emit import Delivery, emit_dead_letter, emit_result
-from domain.merchant import merchant_stage
-from domain.pipeline import Rejection
+from agents.observe import observe
+from domain.outcome import HandOff, Outcome, merchant_stage_outcomes
 from schemas.events import SourcePosition
 from streams import metrics
-from streams.app import WorkerContext
-
-log = structlog.get_logger(__name__)
+from streams.context import WorkerContext
 
 
-async def handle_merchant_events(ctx: WorkerContext, events: list[EventT]) -> list[Delivery]:
-    assert ctx.merchant is not None
-    for event in events:
-        metrics.RECORDS_IN.labels(topic=event.message.topic).inc()
-    try:
-        outputs = await merchant_stage(
-            [event.value for event in events],
-            ctx.merchant,
-            ctx.merchant_policy,
-            ctx.versions(),
-            ctx.thresholds,
-            datetime.now(UTC).date(),
-        )
-    except Exception as exc:  # a bug in the core: every record of the batch is dead-lettered, not lost
-        metrics.AGENT_ERRORS.labels(agent="merchant").inc()
-        log.exception("merchant_stage_failed", records=len(events))
-        outputs = [Rejection("merchant", type(exc).__name__, str(exc)[:500])] * len(events)
-    deliveries: list[Delivery] = []
-    for event, output in zip(events, outputs, strict=True):
-        message = event.message
-        if isinstance(output, Rejection):
-            source = SourcePosition(topic=message.topic, partition=message.partition, offset=message.offset)
-            deliveries += await emit_dead_letter(ctx, output, event.key, event.value, source, None, immediate=True)
-        else:
-            sent_to_llm = output.classification.method in ("llm", "degraded")
-            deliveries += await emit_result(
-                ctx, output, sent_to_llm=sent_to_llm, received_at=message.timestamp, immediate=True
-            )
-    return deliveries
+class MerchantBatches:
+    """Hand-offs waiting for their provider call; a batch goes when full or after ``wait_s``."""
+
+    def __init__(self, ctx: WorkerContext, capacity: int, wait_s: float) -> None:
+        assert ctx.merchant is not None
+        self._ctx = ctx
+        self._capacity = capacity
+        self._wait_s = wait_s
+        self._waiting: list[tuple[HandOff, int, asyncio.Future[Outcome]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def add(self, record: ConsumerRecord) -> asyncio.Future[Outcome]:
+        metrics.child(metrics.RECORDS_IN, record.topic).inc()
+        position = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((HandOff(record.key, record.value, position), record.timestamp, future))
+        if len(self._waiting) >= self._capacity:
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._wait_s, self._send)
+        return future
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.ensure_future(self._look_up(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _look_up(self, batch: list[tuple[HandOff, int, asyncio.Future[Outcome]]]) -> None:
+        ctx = self._ctx
+        assert ctx.merchant is not None
+        try:
+            hand_offs = [hand_off for hand_off, _, _ in batch]
+            today = datetime.now(UTC).date()
+            outcomes = await merchant_stage_outcomes(hand_offs, ctx.merchant, ctx.versions(), ctx.core, today)
+        except Exception as error:  # a bug: the delivery layer stalls these partitions (fail closed)
+            metrics.AGENT_ERRORS.labels(agent="merchant").inc()
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, received_at_ms, future), outcome in zip(batch, outcomes, strict=True):
+            observe(outcome, received_at_ms)
+            if not future.done():  # cancelled when its partition was revoked
+                future.set_result(outcome)
 
 
 def register(ctx: WorkerContext) -> None:
     assert ctx.merchant is not None
-    batch_size = ctx.merchant.batch_capacity
-
-    @ctx.app.agent(ctx.topics.merchant, name="payees-merchant")
-    async def enrich_with_merchant_data(stream: StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=ctx.settings.merchant_batch_wait_s):
-            deliveries = await handle_merchant_events(ctx, list(events))
-            # A delivery failure raises here, before the batch is acknowledged: redelivered, not lost.
-            await asyncio.gather(*deliveries)
+    batches = MerchantBatches(ctx, ctx.merchant.batch_capacity, ctx.settings.merchant_batch_wait_s)
+    ctx.source.route(ctx.settings.topic_merchant, batches.add)

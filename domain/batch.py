@@ -187,7 +187,7 @@ def run_batch(
     started = time.perf_counter()
     index = build_index(suppliers_path, match_threshold, ambiguity_margin, progress)
     built = time.perf_counter()
-    counts = _process_rows(rows, index, thresholds, output_path, kind, source_system, progress, default_places)
+    counts = _process_rows(rows, index, thresholds, default_places, output_path, kind, source_system, progress)
     finished = time.perf_counter()
     announce(f"wrote {output_path}")
     processed = sum(counts.values())
@@ -205,11 +205,11 @@ def _process_rows(
     rows: PayeeRows,
     index: SupplierIndex,
     thresholds: Thresholds,
+    default_places: DefaultPlaces,
     output_path: Path,
     kind: str,
     source_system: str,
     progress: ProgressFactory,
-    default_places: DefaultPlaces,
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     outcomes = (

@@ -7,7 +7,8 @@ it), what is asked (``merchant_query``), what the result carries (``enrichment_b
 whole step for a batch (``enrich_batch``: records in, records with their ``enrichment`` block out,
 the provider called once for those allowed; its call is the only effect). A provider is anything with ``lookup``
 (``MerchantProvider``); ``domain/merchant_http.py`` is the HTTP one, behind the same guard rails
-as the LLM client.
+as the LLM client. The stage's outcomes (results, dead letters) are made by
+``domain.outcome.merchant_stage_outcomes``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from domain.pipeline import Enrichment, Rejection, Thresholds, build_result
-from schemas.events import ClassificationBlock, EnrichedPayee, EnrichmentBlock, Versions
+from domain.pipeline import Enrichment
+from schemas.events import ClassificationBlock, EnrichmentBlock
 
 # Merchant category codes are four digits (ISO 18245).
 MCC_LENGTH = 4
@@ -180,27 +181,3 @@ async def enrich_batch(
     for i, block in zip(allowed, blocks, strict=True):
         enriched[i] = enriched[i].with_merchant(block)
     return enriched
-
-
-async def merchant_stage(
-    values: Sequence[bytes | None],
-    provider: MerchantProvider,
-    policy: MerchantPolicy,
-    versions: Versions,
-    thresholds: Thresholds,
-    today: date,
-) -> list[EnrichedPayee | Rejection]:
-    """The merchant agent's core: hand-off messages in, one result (or rejection) per message out,
-    in order. The provider is called once for the batch; nothing here sends anything."""
-    decoded: list[Enrichment | Rejection] = []
-    for value in values:
-        try:
-            decoded.append(Enrichment.from_json(value or b""))
-        except (ValueError, KeyError, TypeError) as error:  # pydantic's ValidationError is a ValueError
-            decoded.append(Rejection("merchant", type(error).__name__, str(error)[:500]))
-    enrichments = [item for item in decoded if isinstance(item, Enrichment)]
-    enriched = iter(await enrich_batch(enrichments, provider, policy, today))
-    return [
-        item if isinstance(item, Rejection) else build_result(next(enriched), versions, thresholds)
-        for item in decoded
-    ]

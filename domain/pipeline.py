@@ -6,7 +6,6 @@ Failures are values (``Rejection``), never exceptions that a caller could forget
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import hashlib
@@ -33,9 +32,7 @@ from domain.suppliers import Supplier
 from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, error_location, llm_disclosure
 from schemas.events import (
     AddressBlock,
-    AuditEvent,
     ClassificationBlock,
-    DeadLetter,
     EnrichedPayee,
     EnrichmentBlock,
     MatchBlock,
@@ -84,8 +81,8 @@ def decode_record(raw: bytes | None, max_bytes: int) -> PayeeRecord | Rejection:
         return Rejection("validate", "schema_violation", problems[:1000])
 
 
-def correlation_id_for(record: PayeeRecord) -> str:
-    return deterministic_id("correlation", record.record_key, record.fingerprint())
+def correlation_id_for(record: PayeeRecord, fingerprint: str) -> str:
+    return deterministic_id("correlation", record.record_key, fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +90,7 @@ class Enrichment:
     """A record after the fast path: matched and classified by rules."""
 
     record: PayeeRecord
+    fingerprint: str
     correlation_id: str
     normalized_name: str
     match: MatchBlock
@@ -121,6 +119,7 @@ class Enrichment:
         return json.dumps(
             {
                 "record": self.record.model_dump(mode="json"),
+                "fingerprint": self.fingerprint,
                 "correlation_id": self.correlation_id,
                 "normalized_name": self.normalized_name,
                 "match": self.match.model_dump(mode="json"),
@@ -137,8 +136,10 @@ class Enrichment:
     @classmethod
     def from_json(cls, raw: bytes) -> Enrichment:
         data = json.loads(raw)
+        record = PayeeRecord.model_validate(data["record"])
         return cls(
-            record=PayeeRecord.model_validate(data["record"]),
+            record=record,
+            fingerprint=data.get("fingerprint") or record.fingerprint(),
             correlation_id=data["correlation_id"],
             normalized_name=data["normalized_name"],
             match=MatchBlock.model_validate(data["match"]),
@@ -232,6 +233,11 @@ def classification_block(result: Classification) -> ClassificationBlock:
     )
 
 
+def classification_of(block: ClassificationBlock) -> Classification:
+    """The rules' classification back from its event block (the LLM stage refines it)."""
+    return Classification(**block.model_dump(exclude={"decision_id"}))
+
+
 def _matched_supplier_category(
     decided: MatchBlock, matched: MatchResult, alias: Supplier | None
 ) -> tuple[str | None, str | None]:
@@ -253,6 +259,7 @@ def enrich(
 ) -> Enrichment:
     """Match step then classify step (rules; the supplier's category when matched). Reviewers'
     decisions in ``decisions`` that apply to the payee override the matcher and the rules."""
+    fingerprint = record.fingerprint()
     started = time.perf_counter()
     normalized = normalize_name(record.payee_name)
     default_state, default_country = default_places.for_source(record.source_system)
@@ -277,7 +284,8 @@ def enrich(
     addressed_at = time.perf_counter()
     return Enrichment(
         record=record,
-        correlation_id=correlation_id_for(record),
+        fingerprint=fingerprint,
+        correlation_id=correlation_id_for(record, fingerprint),
         normalized_name=normalized.key,
         match=decided_match,
         classification=apply_entity_decision(classification_block(classification), decided.entity),
@@ -313,12 +321,15 @@ _NOT_LOGIC = frozenset({_DOMAIN_ROOT / "data" / "sample_suppliers.csv.gz"})
 
 
 @functools.cache
-def _decision_logic_digest(thresholds: Thresholds, match_threshold: float, ambiguity_margin: float) -> str:
-    """Digest of everything that decides a result besides the input and the supplier index: the
-    domain code and its data (normalisation, matching weights, classification rules) and the
-    thresholds. A change to any of them changes the rules version, hence the event ids of
-    reprocessed records, so consumers that upsert by event id take the new result."""
-    digest = hashlib.blake2b(repr((thresholds, match_threshold, ambiguity_margin)).encode(), digest_size=4)
+def _decision_logic_digest(
+    thresholds: Thresholds, match_threshold: float, ambiguity_margin: float, default_places: DefaultPlaces
+) -> str:
+    """Digest of everything that decides a result besides the input, the supplier index and
+    reviewers' decisions: the domain code and its data (normalisation, matching weights,
+    classification rules), the thresholds and the default places of the sources (match
+    evidence). A change to any of them changes the rules version of reprocessed records."""
+    settings = (thresholds, match_threshold, ambiguity_margin, default_places)
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=4)
     for path in sorted(_DOMAIN_ROOT.rglob("*")):
         if path.is_file() and path.suffix != ".pyc" and path not in _NOT_LOGIC:
             digest.update(path.relative_to(_DOMAIN_ROOT).as_posix().encode())
@@ -326,17 +337,27 @@ def _decision_logic_digest(thresholds: Thresholds, match_threshold: float, ambig
     return digest.hexdigest()
 
 
-def current_versions(index: SupplierIndex, pipeline_version: str, thresholds: Thresholds) -> Versions:
-    logic = _decision_logic_digest(thresholds, index.match_threshold, index.ambiguity_margin)
+def current_versions(
+    index: SupplierIndex,
+    pipeline_version: str,
+    thresholds: Thresholds,
+    default_places: DefaultPlaces = DefaultPlaces(),
+) -> Versions:
+    logic = _decision_logic_digest(thresholds, index.match_threshold, index.ambiguity_margin, default_places)
     return Versions(pipeline=pipeline_version, rules=f"{RULES_VERSION}+{logic}", index=index.index_version)
 
 
-def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresholds) -> EnrichedPayee:
-    """Decide step: status and review reasons, with the deterministic event id."""
+def build_result(
+    enrichment: Enrichment, versions: Versions, thresholds: Thresholds, source: SourcePosition
+) -> EnrichedPayee:
+    """Decide step: status and review reasons; ids and order key from the source position."""
     reasons = review_reasons(enrichment, thresholds)
-    fingerprint = enrichment.record.fingerprint()
+    fingerprint = enrichment.fingerprint
+    status = "review" if reasons else "enriched"
     return EnrichedPayee(
-        event_id=EnrichedPayee.make_event_id(fingerprint, versions),
+        event_id=EnrichedPayee.make_event_id(source, enrichment.replay_run_id),
+        result_version=result_version(fingerprint, enrichment, status, reasons),
+        order_key=source.offset,
         correlation_id=enrichment.correlation_id,
         record_key=enrichment.record.record_key,
         record_fingerprint=fingerprint,
@@ -344,165 +365,31 @@ def build_result(enrichment: Enrichment, versions: Versions, thresholds: Thresho
         normalized_name=enrichment.normalized_name,
         match=enrichment.match,
         classification=enrichment.classification,
-        status="review" if reasons else "enriched",
+        status=status,
         review_reasons=reasons,
         address=enrichment.address,
         enrichment=enrichment.merchant,
         versions=versions,
         timings_ms=enrichment.timings_ms,
-        source=enrichment.source,
+        source=source,
         replay_run_id=enrichment.replay_run_id,
         processed_at=datetime.now(UTC),
         llm_privacy=enrichment.llm_privacy,
     )
 
 
-def _audit(
-    subject: str,
-    correlation_id: str,
-    record_key: str | None,
-    action: str,
-    stage: str,
-    versions: Versions,
-    outcome: dict[str, object],
-    replay_run_id: str | None,
-    result_event_id: str | None = None,
-    timings_ms: dict[str, float] | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        event_id=AuditEvent.make_event_id(subject, action, versions),
-        correlation_id=correlation_id,
-        record_key=record_key,
-        action=action,  # type: ignore[arg-type]
-        stage=stage,
-        outcome=outcome,
-        versions=versions,
-        timings_ms=timings_ms or {},
-        result_event_id=result_event_id,
-        replay_run_id=replay_run_id,
-        occurred_at=datetime.now(UTC),
-    )
-
-
-def decision_audit_events(result: EnrichedPayee, sent_to_llm: bool) -> list[AuditEvent]:
-    """One audit event per decision taken on a record. No payee name: ids and outcomes only."""
-    common = {
-        "subject": result.record_fingerprint,
-        "correlation_id": result.correlation_id,
-        "record_key": result.record_key,
-        "versions": result.versions,
-        "replay_run_id": result.replay_run_id,
-        "result_event_id": result.event_id,
-    }
-    match, classification = result.match, result.classification
-    events = [
-        _audit(action="received", stage="validate", outcome={"source": result.source and result.source.model_dump()}, **common),
-        _audit(
-            action="matched",
-            stage="match",
-            outcome={
-                "decision": match.decision,
-                "match_type": match.match_type,
-                "supplier_id": match.supplier_id,
-                "score": match.score,
-                "runner_up_id": match.runner_up.supplier_id if match.runner_up else None,
-                "reason": match.reason,
-                "method": match.method,
-                "decision_id": match.decision_id,
-            },
-            timings_ms={"match": result.timings_ms.get("match", 0.0)},
-            **common,
-        ),
-    ]
-    if sent_to_llm:
-        disclosed = {"possibly_personal_name": True, "llm_privacy": "permissive"}
-        outcome = disclosed if result.llm_privacy == "disclosed" else {}
-        events.append(_audit(action="sent_to_llm", stage="llm", outcome=outcome, **common))
-    if classification.method == "degraded":
-        events.append(_audit(action="degraded", stage="llm", outcome={"reason": classification.reason}, **common))
-    events.append(
-        _audit(
-            action="classified",
-            stage="classify",
-            outcome={
-                "entity_type": classification.entity_type,
-                "subtype": classification.subtype,
-                "sic_code": classification.sic_code,
-                "confidence": classification.confidence,
-                "method": classification.method,
-                "decision_id": classification.decision_id,
-            },
-            timings_ms={k: v for k, v in result.timings_ms.items() if k in ("classify", "llm")},
-            **common,
-        )
-    )
-    if result.enrichment is not None:
-        merchant = result.enrichment
-        events.append(
-            _audit(
-                action="merchant_enriched",
-                stage="merchant",
-                outcome={
-                    "provider": merchant.provider,
-                    "status": merchant.status,
-                    "reason": merchant.reason,
-                    "mcc": merchant.mcc,
-                    "accepts_cards": merchant.accepts_cards,
-                    "level2": merchant.level2,
-                    "level3": merchant.level3,
-                    "recency": merchant.recency,
-                },
-                timings_ms={"merchant": merchant.elapsed_ms or 0.0},
-                **common,
-            )
-        )
-    if result.status == "review":
-        events.append(_audit(action="sent_to_review", stage="emit", outcome={"reasons": result.review_reasons}, **common))
-    if result.replay_run_id:
-        events.append(_audit(action="replayed", stage="emit", outcome={}, **common))
-    events.append(_audit(action="emitted", stage="emit", outcome={"status": result.status}, timings_ms=result.timings_ms, **common))
-    return events
-
-
-def dead_letter(
-    rejection: Rejection,
-    raw_key: bytes | None,
-    raw_value: bytes | None,
-    source: SourcePosition,
-    replay_run_id: str | None = None,
-) -> DeadLetter:
-    value = raw_value or b""
-    value_digest = hashlib.sha256(value).hexdigest()
-    return DeadLetter(
-        event_id=DeadLetter.make_event_id(source.topic, source.partition, source.offset, value_digest),
-        correlation_id=deterministic_id("correlation", source.topic, value_digest),
-        stage=rejection.stage,
-        error_type=rejection.error_type,
-        error_message=rejection.message,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
-        original_key_b64=base64.b64encode(raw_key).decode() if raw_key is not None else None,
-        original_value_b64=base64.b64encode(value).decode(),
-        original_size=len(value),
-        replay_run_id=replay_run_id,
-        occurred_at=datetime.now(UTC),
-    )
-
-
-def rejection_audit_event(letter: DeadLetter, versions: Versions) -> AuditEvent:
-    return _audit(
-        subject=letter.event_id,
-        correlation_id=letter.correlation_id,
-        record_key=None,
-        action="rejected",
-        stage=letter.stage,
-        versions=versions,
-        outcome={
-            "error_type": letter.error_type,
-            "dead_letter_event_id": letter.event_id,
-            "source_partition": letter.source_partition,
-            "source_offset": letter.source_offset,
-        },
-        replay_run_id=letter.replay_run_id,
-    )
+def result_version(fingerprint: str, enrichment: Enrichment, status: str, reasons: list[str]) -> str:
+    """Digest of what was decided about the input: changes exactly when the outcome does.
+    (The blocks serialise their fields in declaration order, so their JSON is canonical.)"""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (fingerprint, enrichment.normalized_name, status, *reasons):
+        digest.update(part.encode())
+        digest.update(b"\x1f")
+    digest.update(enrichment.match.model_dump_json().encode())
+    digest.update(enrichment.classification.model_dump_json().encode())
+    digest.update((enrichment.address.model_dump_json() if enrichment.address else "").encode())
+    # The provider's answer, not how long it took.
+    merchant = enrichment.merchant.model_dump_json(exclude={"elapsed_ms"}) if enrichment.merchant else ""
+    digest.update(merchant.encode())
+    digest.update((enrichment.llm_privacy or "").encode())
+    return digest.hexdigest()

@@ -1,8 +1,17 @@
 """Event models on every topic. Consumers get these as JSON Schema (`payee-stream schemas export`).
 
-Every output event carries ``schema_version`` and a deterministic ``event_id``: the same input
-processed by the same versions of rules and index gets the same id, so consumers can
-de-duplicate redeliveries (at-least-once) and upsert replays.
+Identity and order contract (README, "Topics and events"):
+
+* ``event_id`` is the delivery id: derived from the source record's position (topic, partition,
+  offset) and the replay run id, never from the supplier index or the rules. A record
+  redelivered after a crash gets the same ids however much the index changed meanwhile, so
+  consumers de-duplicate by ``event_id``.
+* ``result_version`` is a digest of what was decided (match, classification, status, review
+  reasons). It changes whenever the outcome changes, so an upsert by record takes a repaired
+  result (a degraded result replayed once the LLM is back, a redelivery after a supplier upsert).
+* ``order_key`` is the source offset on ``payees.raw``. Records of one ``record_key`` share a
+  partition, so among results for one record the highest ``order_key`` is the newest; equal
+  order keys are the same source record, where the later ``processed_at`` wins.
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+# Version 2: delivery ids from the source position, result versions, order keys, one audit event
+# per record listing its decisions, size-bounded dead letters.
+SCHEMA_VERSION = 2
 NAME_MAX_LENGTH = 300
 # Fixed namespace so ids are stable across processes and releases.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4c47-9b3e-2f7d0c5b9a11")
@@ -26,6 +37,13 @@ MetadataValue = str | int | float | bool | None
 
 def deterministic_id(*parts: str) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def delivery_id(kind: str, source: SourcePosition, replay_run_id: str | None) -> str:
+    """The id of the ``kind`` output of one source record in one run (see the module docstring)."""
+    return deterministic_id(
+        "delivery", kind, source.topic, str(source.partition), str(source.offset), replay_run_id or ""
+    )
 
 
 class PayeeRecord(BaseModel):
@@ -229,8 +247,10 @@ class EnrichedPayee(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     event_id: str
+    result_version: str
+    order_key: int
     correlation_id: str
     record_key: str
     record_fingerprint: str
@@ -252,10 +272,8 @@ class EnrichedPayee(BaseModel):
     llm_privacy: Literal["withheld", "disclosed"] | None = None
 
     @staticmethod
-    def make_event_id(record_fingerprint: str, versions: Versions) -> str:
-        return deterministic_id(
-            "enriched", record_fingerprint, versions.pipeline, versions.rules, versions.index
-        )
+    def make_event_id(source: SourcePosition, replay_run_id: str | None) -> str:
+        return delivery_id("enriched", source, replay_run_id)
 
 
 AuditAction = Literal[
@@ -272,37 +290,50 @@ AuditAction = Literal[
 ]
 
 
-class AuditEvent(BaseModel):
-    """One decision about one record, on ``payees.audit``. Carries no payee name."""
+class AuditDecision(BaseModel):
+    """One decision taken on a record. Carries no payee name: ids and outcomes only."""
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str
-    correlation_id: str
-    record_key: str | None
     action: AuditAction
     stage: str
     outcome: dict[str, Any] = Field(default_factory=dict)
-    versions: Versions
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class AuditEvent(BaseModel):
+    """Every decision taken on one record, in order, on ``payees.audit``. Carries no payee name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    event_id: str
+    correlation_id: str
+    record_key: str | None
+    decisions: list[AuditDecision]
+    versions: Versions
+    order_key: int
     result_event_id: str | None = None
+    result_version: str | None = None
+    dead_letter_event_id: str | None = None
     replay_run_id: str | None = None
     occurred_at: datetime
 
     @staticmethod
-    def make_event_id(subject: str, action: str, versions: Versions) -> str:
-        return deterministic_id(
-            "audit", subject, action, versions.pipeline, versions.rules, versions.index
-        )
+    def make_event_id(source: SourcePosition, replay_run_id: str | None) -> str:
+        return delivery_id("audit", source, replay_run_id)
 
 
 class DeadLetter(BaseModel):
-    """On ``payees.dlq``: the original bytes (base64) and why they were rejected."""
+    """On ``payees.dlq``: the original bytes (base64) and why they were rejected.
+
+    The original is kept whole when it fits the message size limit; otherwise a prefix
+    (``original_truncated``), always with the full ``original_size`` and ``original_sha256``.
+    Dead letters of the LLM stage hold the raw payee record, so they can be replayed."""
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     event_id: str
     correlation_id: str
     stage: str
@@ -314,12 +345,15 @@ class DeadLetter(BaseModel):
     original_key_b64: str | None
     original_value_b64: str
     original_size: int
+    original_sha256: str
+    original_truncated: bool = False
+    order_key: int
     replay_run_id: str | None = None
     occurred_at: datetime
 
     @staticmethod
-    def make_event_id(source_topic: str, partition: int, offset: int, value_digest: str) -> str:
-        return deterministic_id("dlq", source_topic, str(partition), str(offset), value_digest)
+    def make_event_id(source: SourcePosition, replay_run_id: str | None) -> str:
+        return delivery_id("dlq", source, replay_run_id)
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {

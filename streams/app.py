@@ -1,94 +1,37 @@
-"""The Faust application: settings → app, topics, supplier index, LLM client, agents, web views."""
+"""The worker: settings → Faust app (services, web views), supplier index, reviewers' decisions,
+LLM and merchant-data clients, the consumer loop with its delivery layer, the agents registered
+on it, and the operator API."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 
 import faust
+from faust.app.base import BootStrategy
 import structlog
+from aiokafka import AIOKafkaConsumer
 
+from agents import llm_fallback, merchant_enrichment, process
 from domain.classify import LlmClassifier, LlmConfig
 from domain.dead_letter_guard import DeadLetterGuard
-from domain.matching import SupplierIndex
+from domain.matching import DefaultPlaces, SupplierIndex
 from domain.merchant import MerchantPolicy
 from domain.merchant_http import HttpMerchantProvider, HttpProviderConfig
-from domain.pipeline import Thresholds, current_versions
-from schemas.events import Versions
-from streams import faust_transport, metrics, tansu_compat
+from domain.outcome import CoreConfig, Role
+from domain.pipeline import Thresholds
+from streams import metrics, views
 from streams.broker_health import BrokerHealth
+from streams.context import WorkerContext
 from streams.decisions_table import DecisionTableService
-from streams.kafka_security import faust_broker_credentials, kafka_client_options
+from streams.delivery import DeliveryPolicy
+from streams.kafka_io import group_consumer_options, worker_producer
+from streams.kafka_security import kafka_client_options
 from streams.operator_api import OperatorApi
 from streams.settings import Settings
+from streams.source import SourceLoop
 from streams.supplier_index import SupplierIndexService
-from streams.topics import Topics, declare_topics
 
 log = structlog.get_logger(__name__)
-
-try:
-    PIPELINE_VERSION = version("payee-stream")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    PIPELINE_VERSION = "0.0.0+source"
-
-
-@dataclass
-class WorkerContext:
-    """What the agents share: settings, topics, the supplier index and the LLM client."""
-
-    app: faust.App
-    settings: Settings
-    topics: Topics
-    index_service: SupplierIndexService
-    broker_health: BrokerHealth
-    llm: LlmClassifier | None
-    thresholds: Thresholds
-    dead_letter_guard: DeadLetterGuard
-    decisions: DecisionTableService
-    # Set while consuming is allowed; cleared when the guard trips with action "pause".
-    consuming: asyncio.Event = field(default_factory=asyncio.Event)
-    merchant: HttpMerchantProvider | None = None
-    merchant_policy: MerchantPolicy = field(default_factory=MerchantPolicy)
-
-    def __post_init__(self) -> None:
-        self.consuming.set()
-
-    @property
-    def index(self) -> SupplierIndex:
-        return self.index_service.index
-
-    def versions(self) -> Versions:
-        return current_versions(self.index, PIPELINE_VERSION, self.thresholds)
-
-    @property
-    def ready(self) -> bool:
-        return (
-            self.index_service.ready
-            and self.decisions.ready
-            and self.broker_health.reachable
-            and not self.app.rebalancing
-            and self.consuming.is_set()
-        )
-
-    def count_outcome(self, dead_lettered: bool) -> None:
-        if not self.dead_letter_guard.record(dead_lettered):
-            return
-        metrics.DLQ_GUARD_TRIPPED.set(1)
-        log.error(
-            "dead_letter_guard_tripped",
-            ratio=round(self.dead_letter_guard.ratio, 3),
-            action=self.settings.dlq_guard_action,
-        )
-        if self.settings.dlq_guard_action == "pause":
-            self.consuming.clear()
-
-    def resume_after_guard(self) -> None:
-        self.dead_letter_guard.reset()
-        metrics.DLQ_GUARD_TRIPPED.set(0)
-        self.consuming.set()
-        log.warning("dead_letter_guard_resumed")
 
 
 def make_supplier_index(settings: Settings) -> SupplierIndex:
@@ -136,48 +79,61 @@ def merchant_provider_config(settings: Settings) -> HttpProviderConfig | None:
     return None
 
 
+class ServicesAndWeb(BootStrategy):
+    """Faust starts the services and the web server; no Faust consumer or producer (the
+    consumer loop has its own, and a Faust consumer would join the worker's group)."""
+
+    enable_kafka = False
+
+
+class WorkerApp(faust.App):
+    BootStrategy = ServicesAndWeb
+
+
 def faust_app(settings: Settings, app_id: str) -> faust.App:
-    broker = settings.broker_url
-    conf: dict[str, object] = {
-        "broker_session_timeout": settings.session_timeout_s,
-        "broker_heartbeat_interval": settings.heartbeat_interval_s,
-        "broker_credentials": faust_broker_credentials(settings),
-    }
-    if settings.on_tansu:
-        tansu_compat.install()
-        broker = faust_transport.with_scheme(broker, tansu_compat.TANSU_SCHEME)
-        conf.update(tansu_compat.faust_overrides())
-    else:
-        faust_transport.install()
-        broker = faust_transport.with_scheme(broker, faust_transport.KAFKA_SCHEME)
-    return faust.App(
+    return WorkerApp(
         app_id,
-        broker=broker,
+        # Faust opens no Kafka connection here (see ServicesAndWeb).
+        broker=settings.broker_url,
         store="memory://",
         autodiscover=False,
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        # At-least-once: results are published when the source offset is committed, and the
-        # commit waits for the broker to acknowledge them. A crash means redelivery, never loss.
-        stream_publish_on_commit=True,
-        broker_commit_interval=settings.commit_interval_s,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
+        # Faust hosts the services and the web views; records are consumed and outputs
+        # delivered by the consumer loop (streams/source.py, streams/delivery.py).
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        **conf,
+    )
+
+
+def output_topics(settings: Settings) -> dict[Role, str]:
+    return {
+        "enriched": settings.topic_enriched,
+        "review": settings.topic_review,
+        "audit": settings.topic_audit,
+        "dlq": settings.topic_dlq,
+        "llm": settings.topic_llm,
+        "merchant": settings.topic_merchant,
+    }
+
+
+def source_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The worker's group consumer; offsets are committed by the consumer loop only."""
+    return AIOKafkaConsumer(
+        **kafka_client_options(settings),
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=settings.max_message_bytes + 64 * 1024,
+        **group_consumer_options(settings),
     )
 
 
 def create_worker(settings: Settings) -> WorkerContext:
-    """The enrichment worker: consumes ``payees.raw`` (and the LLM hand-off topic)."""
-    # Imported here: agents register themselves on the app they are given.
-    from agents import llm_fallback, merchant_enrichment, process
-    from streams import views
-
+    """The enrichment worker: consumes ``payees.raw`` (and the LLM and merchant hand-off topics)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, settings.app_id)
     index_service = SupplierIndexService(
@@ -195,28 +151,57 @@ def create_worker(settings: Settings) -> WorkerContext:
         timeout_s=settings.broker_check_timeout_s,
     )
     app.service(broker_health)
-    decisions = DecisionTableService(
-        kafka_options=kafka_client_options(settings), topic=settings.topic_decisions
-    )
+    decisions = DecisionTableService(kafka_options=kafka_client_options(settings), topic=settings.topic_decisions)
     app.service(decisions)
-    config = llm_config(settings)
-    merchant_config = merchant_provider_config(settings)
-    ctx = WorkerContext(
-        app=app,
-        settings=settings,
-        topics=declare_topics(app, settings),
-        index_service=index_service,
-        broker_health=broker_health,
-        llm=LlmClassifier(config) if config else None,
-        thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
-        dead_letter_guard=DeadLetterGuard(
+
+    async def wait_before_start() -> None:
+        await index_service.wait_ready()
+        await decisions.wait_ready()
+
+    source = SourceLoop(
+        consumer_factory=lambda: source_consumer(settings),
+        producer_factory=lambda: worker_producer(settings),
+        topics=output_topics(settings),
+        policy=DeliveryPolicy(
+            max_message_bytes=settings.max_message_bytes,
+            retry_initial_s=settings.delivery_retry_initial_s,
+            retry_max_s=settings.delivery_retry_max_s,
+            stall_after_s=settings.delivery_stall_after_s,
+        ),
+        guard=DeadLetterGuard(
             window=settings.dlq_guard_window,
             max_ratio=settings.dlq_guard_max_ratio,
             min_records=settings.dlq_guard_min_records,
         ),
-        merchant=HttpMerchantProvider(merchant_config) if merchant_config else None,
-        merchant_policy=MerchantPolicy(min_confidence=settings.merchant_min_confidence),
+        guard_action=settings.dlq_guard_action,
+        commit_interval_s=settings.commit_interval_s,
+        max_in_flight_per_partition=settings.max_in_flight_per_partition,
+        # A partition hand-over must finish well within the session timeout.
+        revoke_budget_s=min(5.0, group_consumer_options(settings)["session_timeout_ms"] / 1000 / 3),
+        wait_before_start=wait_before_start,
+    )
+    app.service(source)
+    config = llm_config(settings)
+    merchant_config = merchant_provider_config(settings)
+    merchant_policy = MerchantPolicy(min_confidence=settings.merchant_min_confidence)
+    ctx = WorkerContext(
+        app=app,
+        settings=settings,
+        index_service=index_service,
+        broker_health=broker_health,
         decisions=decisions,
+        llm=LlmClassifier(config) if config else None,
+        merchant=HttpMerchantProvider(merchant_config) if merchant_config else None,
+        core=CoreConfig(
+            thresholds=Thresholds(review=settings.review_threshold, llm=settings.llm_threshold),
+            max_record_bytes=settings.max_record_bytes,
+            max_message_bytes=settings.max_message_bytes,
+            llm_enabled=config is not None,
+            llm_privacy=settings.llm_privacy,
+            default_places=DefaultPlaces.parse(settings.default_country, settings.source_default_places),
+            merchant_policy=merchant_policy if merchant_config else None,
+        ),
+        source=source,
     )
     process.register(ctx)
     if ctx.llm is not None:
@@ -230,7 +215,7 @@ def create_worker(settings: Settings) -> WorkerContext:
             host=settings.operator_host,
             port=settings.operator_port,
             token=settings.operator_token,
-            resume_after_guard=ctx.resume_after_guard,
+            resume_after_guard=source.resume_after_guard,
         )
         app.service(operator_api)
     return ctx

@@ -179,10 +179,12 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
                 from_dead_letters=args.dead_letters,
                 run_id=args.run_id,
                 on_progress=bar.update,
+                dry_run=args.dry_run,
             )
         )
     print(json.dumps(summary.as_dict()))
-    return 0 if summary.failed == 0 else 1
+    # Non-zero when less than the requested range could be replayed (deleted, unreadable).
+    return 0 if summary.complete else 1
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
@@ -247,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--filter", help="FIELD=VALUE on the payee record, e.g. source=ap-east")
     replay.add_argument("--dead-letters", action="store_true", help="replay the dead-letter topic's originals")
     replay.add_argument("--run-id", help="default: a new UUID")
+    replay.add_argument("--dry-run", action="store_true", help="read and report what would be sent; send nothing")
     replay.set_defaults(handler=cmd_replay)
     register_commands(commands)
     register_review_commands(commands)

@@ -133,8 +133,8 @@ AUDIT_HISTORY_SQL = """
 SELECT event_id, occurred_at, action, stage, record_key, correlation_id, result_event_id,
        replay_run_id, outcome, versions, timings_ms
 FROM audit_events
-WHERE event_id = $1 OR result_event_id = $1 OR correlation_id = $2 OR record_key = $2
-ORDER BY occurred_at, written_at, event_id
+WHERE event_id = $1 OR audit_event_id = $1 OR result_event_id = $1 OR correlation_id = $2 OR record_key = $2
+ORDER BY occurred_at, audit_event_id, decision_index, written_at, event_id
 """
 
 

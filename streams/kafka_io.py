@@ -65,6 +65,39 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
+def group_consumer_options(settings: Settings) -> dict[str, int]:
+    """Session, heartbeat and fetch timings of a group consumer (short ones on Tansu, see
+    ``streams/tansu_compat.py``)."""
+    from streams import tansu_compat
+
+    if settings.on_tansu:
+        return {
+            "session_timeout_ms": int(tansu_compat.TANSU_SESSION_TIMEOUT_S * 1000),
+            "heartbeat_interval_ms": int(tansu_compat.TANSU_HEARTBEAT_INTERVAL_S * 1000),
+            "fetch_max_wait_ms": tansu_compat.TANSU_FETCH_MAX_WAIT_MS,
+        }
+    return {
+        "session_timeout_ms": int(settings.session_timeout_s * 1000),
+        "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
+    }
+
+
+def worker_producer(settings: Settings) -> AIOKafkaProducer:
+    """The worker's producer: every output waits for all in-sync replicas; idempotent on Kafka
+    (a retried send is not written twice; Tansu rejects idempotent produce requests)."""
+    return AIOKafkaProducer(
+        **kafka_client_options(settings),
+        acks="all",
+        enable_idempotence=not settings.on_tansu,
+        linger_ms=settings.producer_linger_ms,
+        max_batch_size=256 * 1024,
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+        # A send not acknowledged by then (metadata included: a missing topic) fails and is
+        # retried by the delivery layer; the same bound stalls the partition.
+        request_timeout_ms=int(settings.delivery_stall_after_s * 1000),
+    )
+
+
 @asynccontextmanager
 async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(

@@ -1,18 +1,15 @@
 """The one Kafka client configuration: how every client finds and authenticates to the brokers.
 
-Every aiokafka client of the project (the CLI's producers and readers, the topic admin, the
-supplier-index reader, the broker health check, the sink's consumer, replay) is created with
-``**kafka_client_options(settings)``; the Faust app gets the same security through
-``faust_broker_credentials(settings)``. tests/unit/test_kafka_security.py enumerates the clients.
+Every aiokafka client of the project (the worker's consumer and producer, the CLI's producers and
+readers, the topic admin, the supplier-index and decisions readers, the broker health check, the
+sink's consumer, replay) is created with ``**kafka_client_options(settings)``. The Faust app opens
+no Kafka connection (streams/app.py). tests/unit/test_kafka_security.py enumerates the clients.
 """
 
 from __future__ import annotations
 
 import ssl
 from typing import Any
-
-from faust.auth import SASLCredentials, SSLCredentials
-from faust.types.auth import CredentialsT
 
 from streams.settings import Settings
 
@@ -57,19 +54,3 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
         )
     return options
-
-
-def faust_broker_credentials(settings: Settings) -> CredentialsT | None:
-    """The same configuration as Faust's ``broker_credentials`` (None for PLAINTEXT)."""
-    context = kafka_ssl_context(settings)
-    if settings.kafka_uses_sasl:
-        assert settings.kafka_sasl_password is not None
-        return SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.get_secret_value(),
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=context,
-        )
-    if context is not None:
-        return SSLCredentials(context)
-    return None

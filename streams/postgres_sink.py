@@ -1,9 +1,15 @@
-"""PostgreSQL sink: audit events and results from Kafka into PostgreSQL, once per event id.
+"""PostgreSQL sink: audit events and results from Kafka into PostgreSQL, once per event.
 
 A consumer group of its own (``{app_id}-sink``) reads the audit and enriched topics. Each
 fetched batch is written in one transaction, and only then are its offsets committed, so a
 crash or an outage loses nothing: the batch is read again and written again, and the
-deterministic event ids turn the second write into a no-op (``ON CONFLICT DO NOTHING``).
+deterministic ids turn the second write into a no-op (``ON CONFLICT DO NOTHING``).
+
+Audit events list every decision taken on a record; each decision is one row of
+``audit_events``. Results are kept once per (event id, result version) in
+``payee_result_events``, and ``payee_results`` holds each record's newest result by order key
+(its source offset), so a late redelivery of an older result never wins and a repaired result
+of the same source record (new result version) replaces the old one.
 
 While PostgreSQL is down the same batch is retried with capped exponential backoff; records
 that can never be stored (undecodable, invalid ids) are set aside in ``sink_rejected_records``
@@ -32,7 +38,7 @@ from domain.privacy import error_location
 from schemas.events import AuditEvent, EnrichedPayee
 from streams import metrics
 from streams.db import migrate
-from streams.kafka_io import ensure_topics
+from streams.kafka_io import ensure_topics, group_consumer_options
 from streams.kafka_security import kafka_client_options
 from streams.postgres import create_pool
 from streams.review.sink_rows import (
@@ -69,6 +75,9 @@ class ConsumedRecord(Protocol):
 
 class AuditRow(NamedTuple):
     event_id: uuid.UUID
+    audit_event_id: uuid.UUID
+    decision_index: int
+    order_key: int
     correlation_id: str
     record_key: str | None
     action: str
@@ -83,6 +92,8 @@ class AuditRow(NamedTuple):
 
 class ResultRow(NamedTuple):
     event_id: uuid.UUID
+    result_version: str
+    order_key: int
     record_key: str
     correlation_id: str
     status: str
@@ -112,6 +123,7 @@ class SettledRow(NamedTuple):
     """A result that needed no review: it settles an older open review item of its record."""
 
     record_key: str
+    order_key: int
     processed_at: datetime
     decision_id: uuid.UUID | None
 
@@ -142,7 +154,7 @@ def settled_row(event: EnrichedPayee) -> SettledRow:
         decision = uuid.UUID(decision_id) if decision_id else None
     except ValueError:  # the result is stored all the same; only the link is lost
         decision = None
-    return SettledRow(event.record_key, _aware(event.processed_at), decision)
+    return SettledRow(event.record_key, event.order_key, _aware(event.processed_at), decision)
 
 
 class UnstorableEvent(ValueError):
@@ -191,26 +203,40 @@ def _decode(model: type[EventT], value: bytes | None) -> EventT:
     return event
 
 
-def audit_row(event: AuditEvent) -> AuditRow:
-    return AuditRow(
-        event_id=_uuid(event.event_id),
-        correlation_id=event.correlation_id,
-        record_key=event.record_key,
-        action=event.action,
-        stage=event.stage,
-        outcome=_json(event.outcome),
-        versions=_json(event.versions.model_dump(mode="json")),
-        timings_ms=_json(event.timings_ms),
-        result_event_id=_uuid(event.result_event_id) if event.result_event_id else None,
-        replay_run_id=event.replay_run_id,
-        occurred_at=_aware(event.occurred_at),
-    )
+def audit_rows(event: AuditEvent) -> list[AuditRow]:
+    """One row per decision; ids stable for the same audit event and outcome."""
+    audit_event_id = _uuid(event.event_id)
+    version = event.result_version or event.dead_letter_event_id or ""
+    common = {
+        "audit_event_id": audit_event_id,
+        "order_key": event.order_key,
+        "correlation_id": event.correlation_id,
+        "record_key": event.record_key,
+        "versions": _json(event.versions.model_dump(mode="json")),
+        "result_event_id": _uuid(event.result_event_id) if event.result_event_id else None,
+        "replay_run_id": event.replay_run_id,
+        "occurred_at": _aware(event.occurred_at),
+    }
+    return [
+        AuditRow(
+            event_id=uuid.uuid5(audit_event_id, f"{version}\x1f{position}\x1f{decision.action}"),
+            decision_index=position,
+            action=decision.action,
+            stage=decision.stage,
+            outcome=_json(decision.outcome),
+            timings_ms=_json(decision.timings_ms),
+            **common,
+        )
+        for position, decision in enumerate(event.decisions)
+    ]
 
 
 def result_row(event: EnrichedPayee) -> ResultRow:
     match, classification = event.match, event.classification
     return ResultRow(
         event_id=_uuid(event.event_id),
+        result_version=event.result_version,
+        order_key=event.order_key,
         record_key=event.record_key,
         correlation_id=event.correlation_id,
         status=event.status,
@@ -248,7 +274,7 @@ def rows_from_events(
     for record in records:
         try:
             if record.topic == audit_topic:
-                batch.audit.append(audit_row(_decode(AuditEvent, record.value)))
+                batch.audit.extend(audit_rows(_decode(AuditEvent, record.value)))
             elif record.topic == enriched_topic:
                 event = _decode(EnrichedPayee, record.value)
                 batch.results.append(result_row(event))
@@ -290,50 +316,60 @@ def _row_count(status: str) -> int:
 
 
 INSERT_AUDIT_SQL = """
-INSERT INTO audit_events (event_id, correlation_id, record_key, action, stage, outcome, versions,
-                          timings_ms, result_event_id, replay_run_id, occurred_at)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[],
-                     $7::jsonb[], $8::jsonb[], $9::uuid[], $10::text[], $11::timestamptz[])
+INSERT INTO audit_events (event_id, audit_event_id, decision_index, order_key, correlation_id,
+                          record_key, action, stage, outcome, versions, timings_ms,
+                          result_event_id, replay_run_id, occurred_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::int8[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::uuid[],
+                     $13::text[], $14::timestamptz[])
 ON CONFLICT (event_id) DO NOTHING
 """
 
 # Both result statements read the same parameters: the batch's result rows as columns.
 RESULT_ROWS_SQL = """
-unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-       $8::float8[], $9::text[], $10::text[], $11::float8[], $12::text[], $13::jsonb[],
-       $14::jsonb[], $15::text[], $16::timestamptz[])
-    AS r(event_id, record_key, correlation_id, status, entity_type, subtype, sic_code, confidence,
-         method, supplier_id, match_score, match_type, versions, result, replay_run_id, processed_at)
+unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
+       $8::text[], $9::text[], $10::float8[], $11::text[], $12::text[], $13::float8[], $14::text[],
+       $15::jsonb[], $16::jsonb[], $17::text[], $18::timestamptz[])
+    AS r(event_id, result_version, order_key, record_key, correlation_id, status, entity_type,
+         subtype, sic_code, confidence, method, supplier_id, match_score, match_type, versions,
+         result, replay_run_id, processed_at)
 """
 
 INSERT_RESULT_EVENTS_SQL = f"""
-INSERT INTO payee_result_events (event_id, record_key, correlation_id, status, replay_run_id,
-                                 result, processed_at)
-SELECT event_id, record_key, correlation_id, status, replay_run_id, result, processed_at
+INSERT INTO payee_result_events (event_id, result_version, order_key, record_key, correlation_id,
+                                 status, replay_run_id, result, processed_at)
+SELECT event_id, result_version, order_key, record_key, correlation_id, status, replay_run_id,
+       result, processed_at
 FROM {RESULT_ROWS_SQL}
-ON CONFLICT (event_id) DO NOTHING
+ON CONFLICT (event_id, result_version) DO NOTHING
 """
 
 # DISTINCT ON: one command may not update a row twice, so only each key's newest result is
-# offered. The WHERE keeps a newer stored result from being replaced by an older redelivery,
-# and skips rewriting the very same event.
+# offered: highest order key (source offset), then, for one source record processed twice, the
+# later processing. The WHERE keeps a newer stored result from being replaced by an older
+# redelivery, and skips rewriting the very same result.
 UPSERT_LATEST_RESULTS_SQL = f"""
-INSERT INTO payee_results (record_key, event_id, status, entity_type, subtype, sic_code, confidence,
-                           method, supplier_id, match_score, match_type, versions, result, processed_at)
+INSERT INTO payee_results (record_key, event_id, result_version, order_key, status, entity_type,
+                           subtype, sic_code, confidence, method, supplier_id, match_score,
+                           match_type, versions, result, processed_at)
 SELECT DISTINCT ON (record_key)
-       record_key, event_id, status, entity_type, subtype, sic_code, confidence, method,
-       supplier_id, match_score, match_type, versions, result, processed_at
+       record_key, event_id, result_version, order_key, status, entity_type, subtype, sic_code,
+       confidence, method, supplier_id, match_score, match_type, versions, result, processed_at
 FROM {RESULT_ROWS_SQL}
-ORDER BY record_key, processed_at DESC, event_id DESC
+ORDER BY record_key, order_key DESC, processed_at DESC, event_id DESC
 ON CONFLICT (record_key) DO UPDATE
-SET event_id = excluded.event_id, status = excluded.status, entity_type = excluded.entity_type,
+SET event_id = excluded.event_id, result_version = excluded.result_version,
+    order_key = excluded.order_key, status = excluded.status, entity_type = excluded.entity_type,
     subtype = excluded.subtype, sic_code = excluded.sic_code, confidence = excluded.confidence,
     method = excluded.method, supplier_id = excluded.supplier_id,
     match_score = excluded.match_score, match_type = excluded.match_type,
     versions = excluded.versions, result = excluded.result, processed_at = excluded.processed_at,
     updated_at = now()
-WHERE excluded.processed_at >= payee_results.processed_at
-  AND excluded.event_id <> payee_results.event_id
+WHERE excluded.order_key > payee_results.order_key
+   OR (excluded.order_key = payee_results.order_key
+       AND excluded.processed_at >= payee_results.processed_at
+       AND (excluded.event_id, excluded.result_version)
+           <> (payee_results.event_id, payee_results.result_version))
 """
 
 INSERT_REJECTED_SQL = """
@@ -487,20 +523,6 @@ async def retry_until_done(
 
 
 def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
-    from streams import tansu_compat
-
-    timeouts: dict[str, int] = (
-        {
-            "session_timeout_ms": int(tansu_compat.TANSU_SESSION_TIMEOUT_S * 1000),
-            "heartbeat_interval_ms": int(tansu_compat.TANSU_HEARTBEAT_INTERVAL_S * 1000),
-            "fetch_max_wait_ms": tansu_compat.TANSU_FETCH_MAX_WAIT_MS,
-        }
-        if settings.on_tansu
-        else {
-            "session_timeout_ms": int(settings.session_timeout_s * 1000),
-            "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
-        }
-    )
     return AIOKafkaConsumer(
         *sink_topics(settings),
         **kafka_client_options(settings),
@@ -508,7 +530,7 @@ def sink_consumer(settings: Settings) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        **timeouts,
+        **group_consumer_options(settings),
     )
 
 

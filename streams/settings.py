@@ -92,8 +92,22 @@ class Settings(BaseSettings):
     app_id: str = "payee-stream"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    # Outputs are published when the source offset commits, so a short interval bounds latency.
+    # Source offsets are committed this often, as far as every output before them is delivered
+    # (outputs are published at once; the interval bounds how much a crash makes redeliver).
     commit_interval_s: float = Field(default=0.5, gt=0)
+    # The largest message the broker takes (Kafka's default message.max.bytes is 1,048,588):
+    # every output is kept within it, dead letters by keeping a prefix of the original.
+    max_message_bytes: int = Field(default=1_000_000, ge=16 * 1024)
+    # Source records in flight (handed to delivery, not yet committable) per partition; a full
+    # partition is paused until half of it is delivered (backpressure; bounds memory and latency).
+    max_in_flight_per_partition: int = Field(default=1000, ge=1)
+    # The producer waits this long to fill a batch (lower: latency; higher: bigger batches).
+    producer_linger_ms: int = Field(default=5, ge=0)
+    # Failed deliveries are retried with backoff between these bounds; a record still failing
+    # after `delivery_stall_after_s` stalls its partition (fail closed, /ready says why, alert).
+    delivery_retry_initial_s: float = Field(default=0.1, gt=0)
+    delivery_retry_max_s: float = Field(default=5.0, gt=0)
+    delivery_stall_after_s: float = Field(default=10.0, gt=0)
     session_timeout_s: float = Field(default=30.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
     # How often the worker checks it can reach the broker (for /ready and the broker_unreachable

@@ -48,6 +48,10 @@ def apply_change(index: SupplierIndex, key: bytes | None, value: bytes | None) -
     return True
 
 
+# Longest stretch of index changes applied without yielding to the event loop.
+APPLY_SLICE_S = 0.02
+
+
 class SupplierIndexService(Service):
     def __init__(
         self,
@@ -139,11 +143,17 @@ class SupplierIndexService(Service):
             last_snapshot = time.monotonic()
             while not self.should_stop:
                 batches = await consumer.getmany(timeout_ms=200)
+                slice_started = time.monotonic()
                 for tp, records in batches.items():
                     for record in records:
                         if not apply_change(self.index, record.key, record.value):
                             self.rejected_changes += 1
                         self._offsets[tp.partition] = record.offset + 1
+                        if time.monotonic() - slice_started >= APPLY_SLICE_S:
+                            # Building the index is CPU work on the event loop: let heartbeats,
+                            # deliveries and /ready through between slices.
+                            await asyncio.sleep(0)
+                            slice_started = time.monotonic()
                     self._dirty = self._dirty or bool(records)
                 if batches and self._on_change:
                     self._on_change(self.index)

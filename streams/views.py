@@ -5,26 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import faust
-from faust.exceptions import ConsumerNotStarted
-from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams import metrics
-from streams.app import WorkerContext
+from streams.context import WorkerContext
 
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
-
-
-def assigned_partitions(app: faust.App) -> set[TP]:
-    try:
-        return set(app.consumer.assignment())
-    except ConsumerNotStarted:
-        return set()
 
 
 def lag_family() -> GaugeMetricFamily:
@@ -46,10 +36,11 @@ class ConsumerLagCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = lag_family()
-        consumer = self._ctx.app.consumer
-        for tp in sorted(assigned_partitions(self._ctx.app)):
+        source = self._ctx.source
+        consumer = source.consumer
+        for tp in sorted(source.assignment()) if consumer is not None else ():
             highwater = consumer.highwater(tp)
-            committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor
+            committed = source.committed(tp)
             if highwater is not None:
                 family.add_metric([tp.topic, str(tp.partition)], max(0, highwater - (committed or 0)))
         yield family
@@ -67,19 +58,23 @@ def register(ctx: WorkerContext) -> None:
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
+            not_ready = ctx.not_ready_because()
             body = {
-                "ready": ctx.ready,
+                "ready": not not_ready,
+                "not_ready_because": not_ready,
                 "supplier_index_ready": ctx.index_service.ready,
                 "decisions_ready": ctx.decisions.ready,
                 "decisions": len(ctx.decisions.table),
                 "broker_reachable": ctx.broker_health.reachable,
                 "broker_error": ctx.broker_health.error,
                 "suppliers": len(ctx.index),
-                "rebalancing": bool(app.rebalancing),
-                "assigned_partitions": len(assigned_partitions(app)),
-                "dead_letter_guard_tripped": ctx.dead_letter_guard.tripped,
+                "rebalancing": ctx.source.rebalancing,
+                "assigned_partitions": len(ctx.source.assignment()),
+                "paused_partitions": ctx.source.paused(),
+                "delivery_stalled": ctx.source.stalled,
+                "dead_letter_guard_tripped": ctx.source.guard_tripped,
             }
-            return self.json(body, status=200 if ctx.ready else 503)
+            return self.json(body, status=200 if not not_ready else 503)
 
     @app.page("/decisions/{decision_id}")
     class DecisionInForce(View):

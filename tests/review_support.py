@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from decimal import Decimal
 
@@ -9,12 +10,14 @@ from domain.decisions import DecisionLookup
 from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, build_result, current_versions, enrich
 from domain.suppliers import Supplier, read_suppliers_csv
-from schemas.events import EnrichedPayee, PayeeRecord
+from schemas.events import EnrichedPayee, PayeeRecord, SourcePosition
 from tests.conftest import FIXTURE_SUPPLIERS
 
 THRESHOLDS = Thresholds(review=0.75, llm=0.70)
 # Many suppliers of this name in the fixture: without a place, the match is ambiguous.
 AMBIGUOUS_NAME = "AMERICAN LEGION"
+# Each result comes from a source position of its own, later ones at higher offsets (order keys).
+_OFFSETS = itertools.count()
 
 
 def fixture_index() -> SupplierIndex:
@@ -38,8 +41,9 @@ def payee(record_id: str, name: str = AMBIGUOUS_NAME, amount: str | None = "100"
 
 
 def result_for(record: PayeeRecord, index: SupplierIndex, decisions: DecisionLookup | None = None) -> EnrichedPayee:
-    enrichment = enrich(record, index, decisions=decisions)
-    return build_result(enrichment, current_versions(index, "test", THRESHOLDS), THRESHOLDS)
+    source = SourcePosition(topic="payees.raw", partition=0, offset=next(_OFFSETS))
+    enrichment = enrich(record, index, source=source, decisions=decisions)
+    return build_result(enrichment, current_versions(index, "test", THRESHOLDS), THRESHOLDS, source)
 
 
 def review_settings(settings, schema: str):
@@ -51,7 +55,7 @@ def review_settings(settings, schema: str):
 
     return settings.model_copy(
         update={
-            "postgres_dsn": SecretStr(TEST_DSN),
+            "postgres_dsn": SecretStr(TEST_DSN),  # model_copy does not validate: the setting's type
             "postgres_schema": schema,
             "review_port": free_port(),
             "sink_metrics_port": free_port(),

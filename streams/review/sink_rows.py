@@ -17,6 +17,8 @@ from schemas.events import EnrichedPayee
 class ReviewItemRow(NamedTuple):
     record_key: str
     event_id: uuid.UUID
+    result_version: str
+    order_key: int
     normalized_name: str
     source_system: str
     place: str | None
@@ -44,6 +46,8 @@ def review_item_row(
     return ReviewItemRow(
         record_key=event.record_key,
         event_id=uuid.UUID(event.event_id),
+        result_version=event.result_version,
+        order_key=event.order_key,
         normalized_name=event.normalized_name,
         source_system=event.input.source_system,
         place=decision_place(event.input.state),
@@ -71,37 +75,46 @@ def supplier_row(value: bytes) -> SupplierRow:
 
 
 # A newer review result for a record replaces its item and reopens it; a redelivery of the same
-# or an older one changes nothing. DISTINCT ON: a command may not update a row twice.
+# or an older one changes nothing. Newer means a higher order key (the source offset, README
+# "Delivery guarantees"), then, for one source record processed twice with a different outcome,
+# the later processing: as for payee_results. DISTINCT ON: a command may not update a row twice.
 UPSERT_REVIEW_ITEMS_SQL = """
-INSERT INTO review_items (record_key, event_id, normalized_name, source_system, place, amount, currency,
-                          reasons, uncertainty, priority, result, processed_at)
+INSERT INTO review_items (record_key, event_id, result_version, order_key, normalized_name, source_system,
+                          place, amount, currency, reasons, uncertainty, priority, result, processed_at)
 SELECT DISTINCT ON (record_key)
-       record_key, event_id, normalized_name, source_system, place, amount, currency,
-       ARRAY(SELECT jsonb_array_elements_text(reasons)), uncertainty, priority, result, processed_at
-FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
-            $8::jsonb[], $9::float8[], $10::float8[], $11::jsonb[], $12::timestamptz[])
-    AS r(record_key, event_id, normalized_name, source_system, place, amount, currency, reasons,
-         uncertainty, priority, result, processed_at)
-ORDER BY record_key, processed_at DESC, event_id DESC
+       record_key, event_id, result_version, order_key, normalized_name, source_system, place, amount,
+       currency, ARRAY(SELECT jsonb_array_elements_text(reasons)), uncertainty, priority, result, processed_at
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+            $8::numeric[], $9::text[], $10::jsonb[], $11::float8[], $12::float8[], $13::jsonb[],
+            $14::timestamptz[])
+    AS r(record_key, event_id, result_version, order_key, normalized_name, source_system, place, amount,
+         currency, reasons, uncertainty, priority, result, processed_at)
+ORDER BY record_key, order_key DESC, processed_at DESC, event_id DESC
 ON CONFLICT (record_key) DO UPDATE
-SET event_id = excluded.event_id, normalized_name = excluded.normalized_name,
+SET event_id = excluded.event_id, result_version = excluded.result_version, order_key = excluded.order_key,
+    normalized_name = excluded.normalized_name,
     source_system = excluded.source_system, place = excluded.place, amount = excluded.amount,
     currency = excluded.currency, reasons = excluded.reasons, uncertainty = excluded.uncertainty,
     priority = excluded.priority, result = excluded.result, processed_at = excluded.processed_at,
     queued_at = CASE WHEN review_items.status = 'open' THEN review_items.queued_at ELSE now() END,
     status = 'open', resolution = NULL, decision_id = NULL, resolved_by = NULL, resolved_at = NULL
-WHERE excluded.processed_at > review_items.processed_at
-  AND excluded.event_id <> review_items.event_id
+WHERE excluded.order_key > review_items.order_key
+   OR (excluded.order_key = review_items.order_key
+       AND excluded.processed_at > review_items.processed_at
+       AND (excluded.event_id, excluded.result_version)
+           <> (review_items.event_id, review_items.result_version))
 """
 
-# A later result that needs no review (the record reprocessed, say after a decision) settles
-# the record's open item.
+# A newer result that needs no review (the record reprocessed, say after a decision) settles
+# the record's open item; newer in the same order as above.
 RESOLVE_BY_RESULTS_SQL = """
 UPDATE review_items AS item
 SET status = 'resolved', resolution = 'reprocessed', decision_id = r.decision_id,
     resolved_at = now()
-FROM unnest($1::text[], $2::timestamptz[], $3::uuid[]) AS r(record_key, processed_at, decision_id)
-WHERE item.status = 'open' AND item.record_key = r.record_key AND item.processed_at < r.processed_at
+FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::uuid[])
+    AS r(record_key, order_key, processed_at, decision_id)
+WHERE item.status = 'open' AND item.record_key = r.record_key
+  AND (item.order_key < r.order_key OR (item.order_key = r.order_key AND item.processed_at < r.processed_at))
 """
 
 UPSERT_SUPPLIERS_SQL = """

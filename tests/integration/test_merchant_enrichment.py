@@ -75,6 +75,12 @@ def test_business_payees_get_merchant_data_without_delaying_the_rest(loaded_sett
     assert fake_provider.requests <= 2  # batched and cached, not one call per record
 
     audits = read_topic(settings, settings.topic_audit, expected=1, timeout_s=30)
-    merchant_audits = [audit for audit in audits if audit["action"] == "merchant_enriched"]
-    assert {audit["record_key"] for audit in merchant_audits} == {key.decode() for key, _ in businesses}
-    assert all(audit["outcome"]["status"] == "found" for audit in merchant_audits)
+    # One audit event per record, listing its decisions.
+    merchant_audits = {
+        audit["record_key"]: decision
+        for audit in audits
+        for decision in audit["decisions"]
+        if decision["action"] == "merchant_enriched"
+    }
+    assert set(merchant_audits) == {key.decode() for key, _ in businesses}
+    assert all(decision["outcome"]["status"] == "found" for decision in merchant_audits.values())

@@ -22,7 +22,7 @@ from domain.classify import classify_payee
 from domain.matching import SupplierIndex
 from domain.pipeline import Thresholds, enrich, route_to_llm
 from domain.privacy import PERSONAL_NAME_WITHHELD
-from schemas.events import PayeeRecord
+from schemas.events import PayeeRecord, SourcePosition
 from streams.kafka_io import OutgoingRecord, kafka_producer, publish
 from tests.conftest import publish_values, read_topic
 from tests.fake_openai import FakeOpenAI
@@ -76,7 +76,9 @@ def crashing_handovers() -> list[OutgoingRecord]:
 
 def queued_handover() -> OutgoingRecord:
     record = PayeeRecord(source_system="ap", source_record_id="q1", payee_name=QUEUED_PERSON)
-    enrichment, to_llm = route_to_llm(enrich(record, SupplierIndex()), LLM_THRESHOLDS, "permissive")
+    # Where the permissive worker read it (every hand-off carries its source position).
+    source = SourcePosition(topic="payees.raw", partition=0, offset=1_000)
+    enrichment, to_llm = route_to_llm(enrich(record, SupplierIndex(), source=source), LLM_THRESHOLDS, "permissive")
     assert to_llm and enrichment.llm_privacy == "disclosed"
     return OutgoingRecord(key=record.record_key.encode(), value=enrichment.to_json())
 
@@ -172,5 +174,5 @@ def test_permissive_privacy_sends_the_name_and_says_so(loaded_settings, start_wo
     assert PERSONAL_NAME_WITHHELD not in result["review_reasons"]
     assert UNSURE_PEOPLE[0] in json.dumps(fake_llm.request_bodies)
     audit = read_topic(settings, settings.topic_audit, expected=1, timeout_s=10)
-    [sent] = [event for event in audit if event["action"] == "sent_to_llm"]
+    [sent] = [decision for event in audit for decision in event["decisions"] if decision["action"] == "sent_to_llm"]
     assert sent["outcome"] == {"possibly_personal_name": True, "llm_privacy": "permissive"}

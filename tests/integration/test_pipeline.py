@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from schemas.events import EnrichedPayee, PayeeRecord, Versions
+from schemas.events import EnrichedPayee
 from tests.conftest import FIXTURE_SUPPLIERS, publish_values, read_topic
 
 pytestmark = pytest.mark.integration
@@ -81,9 +81,9 @@ def test_ten_thousand_records_with_malformed_ones(loaded_settings, start_worker)
     assert {letter["error_type"] for letter in letters} >= {"malformed_json", "schema_violation", "oversized"}
     for result in results[:50]:
         parsed = EnrichedPayee.model_validate(result)  # consumers' contract
-        record = PayeeRecord.model_validate(result["input"])
-        versions = Versions.model_validate(result["versions"])
-        assert parsed.event_id == EnrichedPayee.make_event_id(record.fingerprint(), versions)
+        assert parsed.source is not None and parsed.source.topic == settings.topic_raw
+        assert parsed.event_id == EnrichedPayee.make_event_id(parsed.source, None)
+        assert parsed.order_key == parsed.source.offset
 
 
 def test_health_ready_and_metrics(loaded_settings, start_worker):

@@ -28,7 +28,7 @@ def replayed(results: list[dict], run_id: str) -> list[dict]:
     return [result for result in results if result.get("replay_run_id") == run_id]
 
 
-def test_replay_by_time_and_filter_reuses_event_ids(loaded_settings, start_worker):
+def test_replay_by_time_and_filter_is_a_newer_delivery_of_the_same_outcome(loaded_settings, start_worker):
     settings = loaded_settings
     worker = start_worker(settings)
     worker.wait_ready(timeout_s=90)
@@ -49,8 +49,14 @@ def test_replay_by_time_and_filter_reuses_event_ids(loaded_settings, start_worke
     results = read_topic(settings, settings.topic_enriched, expected=50, timeout_s=90, settle_s=1)
     again = replayed(results, "run-time")
     assert {result["record_key"] for result in again} == {f"east:{i}" for i in range(20, 30)}
-    # Same input, same versions: the same event id, so consumers upsert.
-    assert all(result["event_id"] == original_ids[result["record_key"]] for result in again)
+    # A replay is a new delivery (new ids, a higher order key) of the same outcome (same
+    # result version): consumers keeping the newest result per record take it, nothing changes.
+    original = {result["record_key"]: result for result in first_pass}
+    for result in again:
+        before = original[result["record_key"]]
+        assert result["event_id"] != before["event_id"]
+        assert result["result_version"] == before["result_version"]
+        assert result["order_key"] > before["order_key"]
 
     # Replaying everything skips the replay copies themselves.
     everything = asyncio.run(replay(settings, start=None, stop=None, run_id="run-all"))

@@ -94,5 +94,5 @@ def test_slow_then_failing_llm_degrades_without_stalling_then_recovers(loaded_se
     assert fake_llm.requests > requests_while_failing
 
     audit = read_topic(settings, settings.topic_audit, expected=1, timeout_s=30, settle_s=1)
-    actions = {event["action"] for event in audit}
+    actions = {decision["action"] for event in audit for decision in event["decisions"]}
     assert {"sent_to_llm", "degraded", "sent_to_review"} <= actions

@@ -62,7 +62,7 @@ async def test_sink_catches_up_after_postgres_restarts(sink_settings):  # noqa: 
     assert counts["result_events"] == counts["latest_results"] == 100
     conn = await connect(settings)
     try:
-        stored = {str(row["event_id"]) for row in await conn.fetch("SELECT event_id FROM audit_events")}
+        stored = {str(row["audit_event_id"]) for row in await conn.fetch("SELECT DISTINCT audit_event_id FROM audit_events")}
     finally:
         await conn.close()
     assert stored == {event.event_id for event in before_outage[1] + during_outage[1]}

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from domain.classify import classify_payee
 from domain.matching import SupplierIndex
 from domain.normalize import normalize_name
-from domain.pipeline import Rejection, Thresholds, build_result, decision_audit_events, decode_record, enrich
+from domain.outcome import result_audit_event
+from domain.pipeline import Rejection, Thresholds, build_result, decode_record, enrich
 from domain.suppliers import Supplier
-from schemas.events import PayeeRecord, Versions
+from schemas.events import PayeeRecord, SourcePosition, Versions
 
 MAX_BYTES = 64 * 1024
 HOSTILE_TEXT = st.sampled_from(
@@ -64,6 +65,7 @@ def small_index() -> SupplierIndex:
 INDEX = small_index()
 VERSIONS = Versions(pipeline="test", rules="test", index="test")
 THRESHOLDS = Thresholds(review=0.75, llm=0.7)
+SOURCE = SourcePosition(topic="payees.raw", partition=0, offset=1)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,9 +83,9 @@ def test_a_record_becomes_a_result_or_a_rejection(name, city, state):
     decoded = decode_record(value.encode(), MAX_BYTES)
     if isinstance(decoded, Rejection):
         return
-    result = build_result(enrich(decoded, INDEX), VERSIONS, THRESHOLDS)
+    result = build_result(enrich(decoded, INDEX, source=SOURCE), VERSIONS, THRESHOLDS, SOURCE)
     assert result.input == decoded
-    assert decision_audit_events(result, sent_to_llm=False)
+    assert result_audit_event(result, sent_to_llm=False).decisions
 
 
 @settings(max_examples=200, deadline=None)
@@ -97,9 +99,9 @@ def test_audit_events_never_carry_a_persons_name(first, surname, comma_form):
     name = f"{surname}, {first}" if comma_form else f"{first} {surname}"
     record = decode_record(json.dumps({"source_system": "ap", "source_record_id": "1", "payee_name": name}).encode(), MAX_BYTES)
     assert isinstance(record, PayeeRecord)
-    result = build_result(enrich(record, INDEX), VERSIONS, THRESHOLDS)
-    for audit in decision_audit_events(result, sent_to_llm=True):
-        assert surname.lower() not in audit.model_dump_json().lower()
+    result = build_result(enrich(record, INDEX, source=SOURCE), VERSIONS, THRESHOLDS, SOURCE)
+    audit = result_audit_event(result, sent_to_llm=True)
+    assert surname.lower() not in audit.model_dump_json().lower()
 
 
 JSON_VALUES = st.recursive(

@@ -56,3 +56,16 @@ def test_batch_writes_one_json_object_per_row(tmp_path):
     assert results["4"]["entity_type"] == "individual" and results["4"]["match"]["supplier_id"] is None
     assert "error" in results["5"] and results["5"]["match"]["supplier_id"] is None
     assert "payees" in completed.stderr  # progress bar on stderr
+
+
+def test_the_batch_weighs_the_sources_default_places():
+    from domain.batch import process_payload
+    from domain.matching import DefaultPlaces
+    from tests.review_support import THRESHOLDS, fixture_index
+
+    index = fixture_index()
+    payload = {"source_system": "ap-ak", "source_record_id": "1", "payee_name": "AMERICAN LEGION"}
+    anywhere = process_payload(payload, index, THRESHOLDS)
+    in_alaska = process_payload(payload, index, THRESHOLDS, DefaultPlaces.parse("US", {"ap-ak": "US-AK"}))
+    assert anywhere.enrichment is not None and in_alaska.enrichment is not None
+    assert in_alaska.enrichment.match != anywhere.enrichment.match  # evidence of the default place

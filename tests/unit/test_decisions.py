@@ -18,7 +18,7 @@ from domain.decisions import (
     settles,
     settling_decision,
 )
-from domain.pipeline import decision_audit_events
+from domain.outcome import result_decisions
 from schemas.decisions import ReviewDecision, decision_key
 from schemas.events import MatchBlock, MatchCandidate, RunnerUp
 from streams.decisions_table import apply_decision_record
@@ -51,7 +51,7 @@ def test_an_alias_decides_the_match_and_the_result_leaves_review(index) -> None:
     assert (after.match.supplier_id, after.match.decision, after.match.score) == (chosen, "matched", 1.0)
     assert after.status == "enriched" and after.review_reasons == []
     # Audited: the matched event says who decided.
-    matched = next(e for e in decision_audit_events(after, sent_to_llm=False) if e.action == "matched")
+    matched = next(e for e in result_decisions(after, sent_to_llm=False) if e.action == "matched")
     assert matched.outcome["method"] == "reviewer" and matched.outcome["decision_id"] == alias.decision_id
 
 

@@ -321,6 +321,18 @@ LABELS = {"service": "payee-stream"}
 W = f'job="{WORKER_JOB}"'
 REVIEW = 'job="payee-stream-review"'
 PROMTOOL_CASES: list[dict[str, Any]] = [
+    {  # a stalled partition for two minutes: fires after one
+        "interval": "1m",
+        "input_series": [
+            {"series": f'payee_stream_delivery_stalled_partitions{{{W},instance="w1"}}', "values": "0 0 1 1 1 1"},
+            {"series": f'payee_stream_delivery_stalled_partitions{{{W},instance="w2"}}', "values": "0x6"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "1m", "alertname": "PayeeStreamDeliveryStalled", "exp_alerts": []},
+            {"eval_time": "4m", "alertname": "PayeeStreamDeliveryStalled",
+             "exp_alerts": [{"exp_labels": {**LABELS, "severity": "critical", "job": WORKER_JOB, "instance": "w1"}}]},
+        ],
+    },
     {  # oldest review item ages one minute per minute from 1 h; the threshold is 90 minutes
         "interval": "1m",
         "input_series": [

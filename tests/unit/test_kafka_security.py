@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faust.auth import SASLCredentials, SSLCredentials
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from streams import broker_health, kafka_io, postgres_sink, replay, supplier_index
-from streams.app import create_worker, faust_app
-from streams.kafka_security import faust_broker_credentials, kafka_client_options
+from streams import app, broker_health, decisions_table, kafka_io, postgres_sink, replay, supplier_index
+from streams.app import create_worker, faust_app, source_consumer
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 from tests.tls import make_pki
 
@@ -28,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 CLIENT_CLASSES = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "AIOKafkaClient"}
 # Every module that creates an aiokafka client, and how many times.
 EXPECTED_CLIENT_SITES = {
-    "streams/kafka_io.py": 3,  # admin (ensure_topics), producer, topic reader
+    "streams/app.py": 1,  # the worker's group consumer (the consumer loop's)
+    "streams/kafka_io.py": 4,  # admin (ensure_topics), CLI producer, the worker's producer, topic reader
     "streams/replay.py": 1,
     "streams/postgres_sink.py": 1,
     "streams/supplier_index.py": 1,
@@ -113,7 +112,7 @@ def recorder(created: list[dict[str, Any]]) -> type:
 async def test_each_client_carries_the_configuration(sasl_ssl_settings, monkeypatch) -> None:
     settings = sasl_ssl_settings
     created: list[dict[str, Any]] = []
-    for module in (kafka_io, replay, postgres_sink, supplier_index, broker_health):
+    for module in (app, kafka_io, replay, postgres_sink, supplier_index, broker_health, decisions_table):
         for name in CLIENT_CLASSES:
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, recorder(created))
@@ -130,36 +129,32 @@ async def test_each_client_carries_the_configuration(sasl_ssl_settings, monkeypa
     await reached(kafka_io.kafka_producer(settings))  # CLI publishing, supplier load, sync, replay
     await reached(kafka_io.topic_reader(settings, "payees.enriched"))  # `payee-stream read`
     await reached(replay.replay(settings, None, None))
-    with contextlib.suppress(Created):
-        postgres_sink.sink_consumer(settings)
+    for make_client in (postgres_sink.sink_consumer, source_consumer, kafka_io.worker_producer):
+        with contextlib.suppress(Created):
+            make_client(settings)
     ctx = create_worker(settings)
     await reached(ctx.index_service._consume(ctx.index_service))  # the supplier-index reader (a mode task)
+    await reached(ctx.decisions._consume(ctx.decisions))  # the decisions reader
     await reached(ctx.broker_health._probe())  # the broker health check
-    assert len(created) == 7
+    assert len(created) == 10
     for kwargs in created:
         assert_carries(kwargs)
 
 
-def test_the_faust_app_carries_the_configuration(sasl_ssl_settings) -> None:
-    app = faust_app(sasl_ssl_settings, "security-test")
-    credentials = app.conf.broker_credentials
-    assert isinstance(credentials, SASLCredentials)
-    # What Faust's aiokafka driver hands its producer and consumers (nothing connects here).
-    producer_kwargs = {**app.producer._settings_default(), **app.producer._settings_auth()}
-    assert producer_kwargs["bootstrap_servers"] == ["broker.example:9093"]
-    assert_carries({**producer_kwargs, "bootstrap_servers": "broker.example:9093"})
-    consumer_auth = credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context)
-    assert_carries({**consumer_auth, "bootstrap_servers": "broker.example:9093"})
+def test_the_faust_app_opens_no_kafka_connection(sasl_ssl_settings) -> None:
+    # So it needs no Kafka configuration: the consumer loop's clients above are the worker's only ones.
+    faust = faust_app(sasl_ssl_settings, "security-test")
+    started = {id(service) for service in faust.boot_strategy.server()}  # what the worker starts
+    assert not started & {id(faust.producer), id(faust.consumer), id(faust.topics)}
 
 
 def test_tls_without_sasl_and_plaintext(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     tls = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=pki.ca_cert)
-    assert isinstance(faust_broker_credentials(tls), SSLCredentials)
     options = kafka_client_options(tls)
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
     assert options["security_protocol"] == "SSL" and "sasl_mechanism" not in options
     plain = Settings()
-    assert faust_broker_credentials(plain) is None
     assert kafka_client_options(plain) == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "PLAINTEXT"}
 
 

@@ -19,18 +19,20 @@ from domain.merchant import (
     MerchantQuery,
     enrich_batch,
     merchant_lookup_allowed,
-    merchant_stage,
     recency,
 )
 from domain.merchant_http import HttpMerchantProvider, HttpProviderConfig
-from domain.pipeline import Enrichment, Thresholds, decision_audit_events, enrich
-from schemas.events import ClassificationBlock, PayeeRecord, Versions
+from domain.outcome import CoreConfig, HandOff, merchant_stage_outcomes, result_decisions
+from domain.pipeline import Enrichment, Thresholds, enrich
+from schemas.events import ClassificationBlock, DeadLetter, EnrichedPayee, PayeeRecord, SourcePosition, Versions
 from tests.fake_merchant import FakeMerchantProvider
 
 TODAY = date(2026, 12, 1)
 POLICY = MerchantPolicy(min_confidence=0.8)
 VERSIONS = Versions(pipeline="test", rules="test", index="test")
 THRESHOLDS = Thresholds(review=0.75, llm=0.7)
+CONFIG = CoreConfig(THRESHOLDS, 64 * 1024, 100_000, llm_enabled=False, merchant_policy=POLICY)
+SOURCE = SourcePosition(topic="payees.raw", partition=0, offset=7)
 
 
 def classification(entity_type: str, confidence: float = 0.95, method: str = "rules") -> ClassificationBlock:
@@ -164,7 +166,7 @@ async def test_unreachable_provider_is_a_failure_not_an_exception():
 def enrichment(name: str, **record: object) -> Enrichment:
     index = SupplierIndex(match_threshold=0.85, ambiguity_margin=0.05)
     payee = PayeeRecord(source_system="ap", source_record_id=name, payee_name=name, **record)
-    return enrich(payee, index)
+    return enrich(payee, index, source=SOURCE)
 
 
 async def test_individuals_never_reach_the_provider(fake):
@@ -189,13 +191,21 @@ async def test_agent_core_results_and_audit_even_when_the_provider_is_down(fake)
     provider = make_provider(fake)
     fake.mode = "fail500"
     business = enrichment("ACME TOOLS INC")
-    outputs = await merchant_stage([business.to_json(), b"{broken"], provider, POLICY, VERSIONS, THRESHOLDS, TODAY)
+    at = [SourcePosition(topic="payees.merchant", partition=1, offset=offset) for offset in (3, 4)]
+    hand_offs = [HandOff(b"ap:1", business.to_json(), at[0]), HandOff(b"ap:2", b"{broken", at[1])]
+    outcomes = await merchant_stage_outcomes(hand_offs, provider, VERSIONS, CONFIG, TODAY)
     await provider.aclose()
-    result, rejection = outputs
+    result_outcome, rejected = outcomes
+    result = result_outcome.result
+    assert result is not None and result.source == SOURCE  # under the ids of its source record
+    assert {output.role for output in result_outcome.outputs} == {"enriched", "audit"}
+    assert EnrichedPayee.model_validate_json(result_outcome.outputs[0].value) == result
     assert result.enrichment is not None and result.enrichment.status == "unavailable"
     assert result.enrichment.reason == "HTTP 500"
-    assert rejection.stage == "merchant"
-    [audit] = [event for event in decision_audit_events(result, sent_to_llm=False) if event.action == "merchant_enriched"]
+    assert rejected.letter is not None and rejected.letter.stage == "merchant"
+    [dead_letter] = [output for output in rejected.outputs if output.role == "dlq"]
+    assert DeadLetter.model_validate_json(dead_letter.value).source_offset == 4
+    [audit] = [decision for decision in result_decisions(result, sent_to_llm=False) if decision.action == "merchant_enriched"]
     assert audit.outcome["status"] == "unavailable" and audit.outcome["provider"] == "track"
     assert "ACME" not in json.dumps(audit.outcome)  # no payee names in audit events
 

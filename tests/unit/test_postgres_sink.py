@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.events import (
+    AuditDecision,
     AuditEvent,
     ClassificationBlock,
     EnrichedPayee,
     MatchBlock,
     PayeeRecord,
+    SourcePosition,
     Versions,
 )
 from streams.db_cli import format_audit_table
@@ -35,16 +37,22 @@ class FakeRecord:
 
 
 def make_result(
-    record_id: int, processed_at: datetime = START, name: str = "ACME TOOLS INC"
+    record_id: int,
+    order_key: int = 0,
+    processed_at: datetime = START,
+    result_version: str = "v1",
+    name: str = "ACME TOOLS INC",
 ) -> EnrichedPayee:
-    """A result for record ``ap:{record_id}``; a different ``processed_at`` is a different event."""
+    """A result for record ``ap:{record_id}`` read at offset ``order_key`` of payees.raw."""
     payee = PayeeRecord(source_system="ap", source_record_id=str(record_id), payee_name=name)
-    fingerprint = f"{payee.fingerprint()}:{processed_at.isoformat()}"
+    source = SourcePosition(topic="payees.raw", partition=0, offset=order_key)
     return EnrichedPayee(
-        event_id=EnrichedPayee.make_event_id(fingerprint, VERSIONS),
+        event_id=EnrichedPayee.make_event_id(source, f"record-{record_id}"),
+        result_version=result_version,
+        order_key=order_key,
         correlation_id=str(uuid.uuid5(uuid.NAMESPACE_OID, payee.record_key)),
         record_key=payee.record_key,
-        record_fingerprint=fingerprint,
+        record_fingerprint=payee.fingerprint(),
         input=payee,
         normalized_name=name.lower(),
         match=MatchBlock(
@@ -65,28 +73,40 @@ def make_result(
         status="enriched",
         versions=VERSIONS,
         timings_ms={"match": 1.5},
+        source=source,
+        replay_run_id=f"record-{record_id}",
         processed_at=processed_at,
     )
 
 
-def make_audit(result: EnrichedPayee, action: str = "emitted", offset_s: float = 0) -> AuditEvent:
+def make_audit(result: EnrichedPayee, actions: tuple[str, ...] = ("emitted",), offset_s: float = 0) -> AuditEvent:
+    assert result.source is not None
     return AuditEvent(
-        event_id=AuditEvent.make_event_id(result.record_fingerprint, action, VERSIONS),
+        event_id=AuditEvent.make_event_id(result.source, result.replay_run_id),
         correlation_id=result.correlation_id,
         record_key=result.record_key,
-        action=action,  # type: ignore[arg-type]
-        stage="emit",
-        outcome={"status": result.status},
+        decisions=[
+            AuditDecision(action=action, stage="emit", outcome={"status": result.status}, timings_ms={"match": 1.5})  # type: ignore[arg-type]
+            for action in actions
+        ],
         versions=VERSIONS,
-        timings_ms={"match": 1.5},
+        order_key=result.order_key,
         result_event_id=result.event_id,
+        result_version=result.result_version,
         occurred_at=result.processed_at + timedelta(seconds=offset_s),
     )
 
 
+DECISION_FIELDS = ("action", "outcome", "timings_ms")
+
+
 def audit_json(**changes: object) -> bytes:
     event = json.loads(make_audit(make_result(1)).model_dump_json())
-    event.update(changes)
+    for name, value in changes.items():
+        if name in DECISION_FIELDS:
+            event["decisions"][0][name] = value
+        else:
+            event[name] = value
     return json.dumps(event).encode()
 
 
@@ -103,7 +123,7 @@ def test_audit_and_result_records_become_rows():
     )
     assert batch.rejected == []
     [audit_row] = batch.audit
-    assert audit_row.event_id == uuid.UUID(audit.event_id)
+    assert audit_row.audit_event_id == uuid.UUID(audit.event_id)
     assert audit_row.result_event_id == uuid.UUID(result.event_id)
     assert (audit_row.record_key, audit_row.action, audit_row.occurred_at) == ("ap:7", "emitted", START)
     assert json.loads(audit_row.versions) == {"pipeline": "1", "rules": "r1", "index": "i1"}
@@ -168,6 +188,18 @@ def test_a_bad_record_does_not_cost_its_neighbours():
     )
     assert len(batch.audit) == 2
     assert [row.offset for row in batch.rejected] == [1]
+
+
+def test_one_audit_event_is_one_row_per_decision_with_stable_ids():
+    result = make_result(3)
+    record = FakeRecord(AUDIT_TOPIC, 0, 0, make_audit(result, ("received", "matched", "emitted")).model_dump_json().encode())
+    rows = rows_from_events([record], AUDIT_TOPIC, ENRICHED_TOPIC).audit
+    assert [(row.action, row.decision_index) for row in rows] == [("received", 0), ("matched", 1), ("emitted", 2)]
+    assert len({row.event_id for row in rows}) == 3
+    assert rows == rows_from_events([record], AUDIT_TOPIC, ENRICHED_TOPIC).audit  # redelivered: same ids
+    repaired = make_audit(result.model_copy(update={"result_version": "v2"}), ("received", "matched", "emitted"))
+    again = rows_from_events([FakeRecord(AUDIT_TOPIC, 0, 1, repaired.model_dump_json().encode())], AUDIT_TOPIC, ENRICHED_TOPIC).audit
+    assert not {row.event_id for row in rows} & {row.event_id for row in again}
 
 
 def test_a_result_on_the_audit_topic_is_rejected():

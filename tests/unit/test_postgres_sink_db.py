@@ -13,7 +13,7 @@ import pytest
 
 from streams.db import MigrationError, audit_history, load_migrations, migrate
 from streams.postgres import connect
-from streams.postgres_sink import RejectedRow, SinkBatch, SinkWriter, audit_row, result_row
+from streams.postgres_sink import RejectedRow, SinkBatch, SinkWriter, audit_rows, result_row
 from streams.settings import Settings
 from tests.conftest import TEST_DSN
 from tests.unit.test_postgres_sink import START, make_audit, make_result
@@ -87,9 +87,7 @@ def test_migration_files_must_be_numbered(tmp_path: Path):
 async def test_writing_a_batch_twice_stores_each_event_once(writer, pg_schema):
     results = [make_result(i) for i in range(5)]
     batch = SinkBatch(
-        audit=[
-            audit_row(make_audit(result, action)) for result in results for action in ("matched", "emitted")
-        ],
+        audit=[row for result in results for row in audit_rows(make_audit(result, ("matched", "emitted")))],
         results=[result_row(result) for result in results],
         rejected=[RejectedRow("t.audit", 0, 3, "empty value", None)],
     )
@@ -118,14 +116,16 @@ async def test_writing_a_batch_twice_stores_each_event_once(writer, pg_schema):
     assert dict(counts[0]) == {"audit": 10, "events": 5, "latest": 5, "rejected": 1}
 
 
-async def test_the_latest_result_is_never_replaced_by_an_older_one(writer, pg_schema):
-    older, newer = make_result(1, START), make_result(1, START + timedelta(minutes=5))
-    newest_in_batch = make_result(1, START + timedelta(minutes=9))
+async def test_the_latest_result_is_chosen_by_order_key_not_processing_time(writer, pg_schema):
+    newer = make_result(1, order_key=5, processed_at=START)
+    # An older source record that took the LLM detour: processed later, still older.
+    older = make_result(1, order_key=1, processed_at=START + timedelta(minutes=5))
+    newest_in_batch = make_result(1, order_key=9, processed_at=START)
 
     await writer.write(SinkBatch(results=[result_row(newer)]))
-    await writer.write(SinkBatch(results=[result_row(older)]))  # a late redelivery
-    [latest] = await fetch(pg_schema, "SELECT event_id, processed_at FROM payee_results")
-    assert str(latest["event_id"]) == newer.event_id
+    await writer.write(SinkBatch(results=[result_row(older)]))
+    [latest] = await fetch(pg_schema, "SELECT event_id, order_key FROM payee_results")
+    assert (str(latest["event_id"]), latest["order_key"]) == (newer.event_id, 5)
 
     # Two results for one key in one batch: the newer wins, whatever the order.
     await writer.write(SinkBatch(results=[result_row(newest_in_batch), result_row(older)]))
@@ -135,30 +135,36 @@ async def test_the_latest_result_is_never_replaced_by_an_older_one(writer, pg_sc
         "5072",
         0.9,
     )
-    history = await fetch(pg_schema, "SELECT event_id FROM payee_result_events ORDER BY processed_at")
-    assert [str(row["event_id"]) for row in history] == [
-        older.event_id,
-        newer.event_id,
-        newest_in_batch.event_id,
-    ]
+    history = await fetch(pg_schema, "SELECT event_id FROM payee_result_events ORDER BY order_key")
+    assert [str(row["event_id"]) for row in history] == [older.event_id, newer.event_id, newest_in_batch.event_id]
+
+
+async def test_a_repaired_result_of_the_same_source_record_replaces_the_old_one(writer, pg_schema):
+    degraded = make_result(1, order_key=4, processed_at=START, result_version="degraded")
+    repaired = make_result(1, order_key=4, processed_at=START + timedelta(minutes=1), result_version="repaired")
+    assert degraded.event_id == repaired.event_id  # same source record, same delivery id
+    await writer.write(SinkBatch(results=[result_row(degraded)]))
+    await writer.write(SinkBatch(results=[result_row(repaired)]))
+    await writer.write(SinkBatch(results=[result_row(degraded)]))  # a late redelivery of the old one
+    [latest] = await fetch(pg_schema, "SELECT result_version FROM payee_results")
+    assert latest["result_version"] == "repaired"
+    assert len(await fetch(pg_schema, "SELECT 1 FROM payee_result_events")) == 2
 
 
 async def test_audit_history_finds_a_record_by_any_of_its_ids(writer, pg_schema):
     result, other = make_result(1), make_result(2)
-    events = [
-        make_audit(result, action, offset_s=i) for i, action in enumerate(["received", "matched", "emitted"])
-    ]
-    await writer.write(
-        SinkBatch(audit=[audit_row(event) for event in [*reversed(events), make_audit(other)]])
-    )
+    event = make_audit(result, ("received", "matched", "emitted"))
+    rows = audit_rows(event)
+    await writer.write(SinkBatch(audit=[*reversed(rows), *audit_rows(make_audit(other))]))
 
     conn = await connect(Settings(postgres_dsn=TEST_DSN, postgres_schema=pg_schema))
     try:
         for key in (result.record_key, result.correlation_id, result.event_id):
             history = await audit_history(conn, key)
             assert [entry["action"] for entry in history] == ["received", "matched", "emitted"], key
-        [single] = await audit_history(conn, events[1].event_id)
-        assert single["event_id"] == events[1].event_id
+        assert len(await audit_history(conn, event.event_id)) == 3
+        [single] = await audit_history(conn, str(rows[1].event_id))
+        assert single["action"] == "matched"
         assert single["outcome"] == {"status": "enriched"} and single["versions"]["rules"] == "r1"
         assert await audit_history(conn, "ap:unknown") == []
     finally:

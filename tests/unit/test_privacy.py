@@ -13,11 +13,11 @@ from domain.pipeline import (
     Enrichment,
     Thresholds,
     build_result,
-    decision_audit_events,
     enrich,
     privacy_checked,
     route_to_llm,
 )
+from domain.outcome import result_decisions
 from domain.privacy import (
     PERSONAL_NAME_WITHHELD,
     error_location,
@@ -25,18 +25,19 @@ from domain.privacy import (
     llm_disclosure,
     traceback_without_messages,
 )
-from schemas.events import ClassificationBlock, PayeeRecord, Versions
+from schemas.events import ClassificationBlock, PayeeRecord, SourcePosition, Versions
 from streams.logging import format_exc_info_without_messages
 
 PERSON = "Chukwuemeka Okonkwo"  # the rules read a person, unsure (0.55): it would need the LLM
 ORGANISATION = "PARETS FOR PUBLIC SCHOOLS INC"  # a typo: organisation words and a legal form, unsure
 THRESHOLDS = Thresholds(review=0.75, llm=0.70)
 VERSIONS = Versions(pipeline="test", rules="test", index="test")
+SOURCE = SourcePosition(topic="payees.raw", partition=0, offset=1)
 
 
 def unsure_enrichment(name: str = PERSON) -> Enrichment:
     record = PayeeRecord(source_system="ap", source_record_id="1", payee_name=name)
-    enrichment = enrich(record, SupplierIndex())
+    enrichment = enrich(record, SupplierIndex(), source=SOURCE)
     assert enrichment.needs_llm(THRESHOLDS)
     return enrichment
 
@@ -76,7 +77,7 @@ def test_strict_privacy_withholds_a_business_the_rules_only_guessed(name: str):
     assert not enrichment.classification.organisation_evidence
     enrichment, to_llm = route_to_llm(enrichment, THRESHOLDS, "strict")
     assert not to_llm and enrichment.llm_privacy == "withheld"
-    result = build_result(enrichment, VERSIONS, THRESHOLDS)
+    result = build_result(enrichment, VERSIONS, THRESHOLDS, SOURCE)
     assert result.status == "review" and PERSONAL_NAME_WITHHELD in result.review_reasons
 
 
@@ -91,7 +92,7 @@ def test_a_name_read_as_either_goes_to_review_without_the_llm(name: str):
     for privacy in ("strict", "permissive"):
         _, to_llm = route_to_llm(enrichment, THRESHOLDS, privacy)
         assert not to_llm
-    assert build_result(enrichment, VERSIONS, THRESHOLDS).status == "review"
+    assert build_result(enrichment, VERSIONS, THRESHOLDS, SOURCE).status == "review"
 
 
 def test_a_record_queued_under_permissive_privacy_is_withheld_by_a_strict_llm_step():
@@ -100,7 +101,7 @@ def test_a_record_queued_under_permissive_privacy_is_withheld_by_a_strict_llm_st
     assert to_llm and queued.llm_privacy == "disclosed"
     rechecked = privacy_checked(Enrichment.from_json(queued.to_json()), "strict")
     assert rechecked.llm_privacy == "withheld"
-    assert PERSONAL_NAME_WITHHELD in build_result(rechecked, VERSIONS, THRESHOLDS).review_reasons
+    assert PERSONAL_NAME_WITHHELD in build_result(rechecked, VERSIONS, THRESHOLDS, SOURCE).review_reasons
     assert privacy_checked(Enrichment.from_json(queued.to_json()), "permissive").llm_privacy == "disclosed"
 
 
@@ -117,10 +118,10 @@ def test_a_record_queued_without_the_evidence_field_counts_as_possibly_personal(
 def test_strict_privacy_keeps_a_person_from_the_llm_and_sends_the_record_to_review():
     enrichment, to_llm = route_to_llm(unsure_enrichment(), THRESHOLDS, "strict")
     assert not to_llm
-    result = build_result(enrichment, VERSIONS, THRESHOLDS)
+    result = build_result(enrichment, VERSIONS, THRESHOLDS, SOURCE)
     assert result.status == "review" and PERSONAL_NAME_WITHHELD in result.review_reasons
     assert result.llm_privacy == "withheld"
-    actions = {event.action: event for event in decision_audit_events(result, sent_to_llm=False)}
+    actions = {event.action: event for event in result_decisions(result, sent_to_llm=False)}
     assert "sent_to_llm" not in actions
     assert PERSONAL_NAME_WITHHELD in actions["sent_to_review"].outcome["reasons"]
 
@@ -130,9 +131,9 @@ def test_permissive_privacy_sends_and_the_audit_says_so():
     assert to_llm
     handed_over = Enrichment.from_json(enrichment.to_json())  # through the LLM topic
     assert handed_over.llm_privacy == "disclosed"
-    result = build_result(handed_over, VERSIONS, THRESHOLDS)
+    result = build_result(handed_over, VERSIONS, THRESHOLDS, SOURCE)
     assert PERSONAL_NAME_WITHHELD not in result.review_reasons
-    [sent] = [event for event in decision_audit_events(result, sent_to_llm=True) if event.action == "sent_to_llm"]
+    [sent] = [event for event in result_decisions(result, sent_to_llm=True) if event.action == "sent_to_llm"]
     assert sent.outcome == {"possibly_personal_name": True, "llm_privacy": "permissive"}
 
 
@@ -144,7 +145,7 @@ def test_an_organisation_goes_to_the_llm_under_strict_privacy_without_a_note():
     assert to_llm and enrichment.llm_privacy is None
     [sent] = [
         event
-        for event in decision_audit_events(build_result(enrichment, VERSIONS, THRESHOLDS), sent_to_llm=True)
+        for event in result_decisions(build_result(enrichment, VERSIONS, THRESHOLDS, SOURCE), sent_to_llm=True)
         if event.action == "sent_to_llm"
     ]
     assert sent.outcome == {}

@@ -165,3 +165,32 @@ async def test_undo_reopens_what_the_remaining_decisions_no_longer_settle(pg_sch
         assert await item_states() == [(first.record_key, "open", None), (second.record_key, "open", None)]
     finally:
         await conn.close()
+
+
+async def test_review_items_keep_the_newest_result_by_order_key_not_processing_time(pg_schema) -> None:
+    settings = Settings(postgres_dsn=TEST_DSN, postgres_schema=pg_schema)
+    index = fixture_index()
+    newer = result_for(payee("1"), index)
+    assert newer.status == "review"
+    # The record's earlier input (a lower source offset), processed later: a late redelivery.
+    older = newer.model_copy(update={
+        "event_id": str(uuid.uuid4()), "result_version": "older", "order_key": newer.order_key - 1,
+        "processed_at": newer.processed_at + timedelta(minutes=5),
+    })
+    await write(settings, [Record("t.review", newer.model_dump_json().encode())])
+    await write(settings, [Record("t.review", older.model_dump_json().encode())])
+    [item] = await query(settings, "SELECT event_id::text, order_key, status FROM review_items")
+    assert (item["event_id"], item["order_key"], item["status"]) == (newer.event_id, newer.order_key, "open")
+    # Nor does an older result that needed no review settle the newer item.
+    settled_older = older.model_copy(update={"status": "enriched", "review_reasons": []})
+    await write(settings, [Record("t.enriched", settled_older.model_dump_json().encode())])
+    [item] = await query(settings, "SELECT status FROM review_items")
+    assert item["status"] == "open"
+    # A newer input's result replaces the item even when processed earlier (another worker's clock).
+    newest = newer.model_copy(update={
+        "event_id": str(uuid.uuid4()), "result_version": "newest", "order_key": newer.order_key + 1,
+        "processed_at": newer.processed_at - timedelta(minutes=5),
+    })
+    await write(settings, [Record("t.review", newest.model_dump_json().encode())])
+    [item] = await query(settings, "SELECT event_id::text, result_version FROM review_items")
+    assert (item["event_id"], item["result_version"]) == (newest.event_id, "newest")

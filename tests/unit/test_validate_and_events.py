@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from domain.pipeline import Rejection, dead_letter, decode_record
-from schemas.events import EnrichedPayee, PayeeRecord, SourcePosition, Versions
+from domain.outcome import dead_letter
+from domain.pipeline import Rejection, decode_record
+from schemas.events import EnrichedPayee, PayeeRecord, SourcePosition
 
 MAX_BYTES = 64 * 1024
 
@@ -65,15 +66,11 @@ def test_fingerprint_ignores_field_order_and_whitespace():
     assert first.fingerprint() == second.fingerprint()
 
 
-def test_event_id_is_deterministic_per_input_and_versions():
-    record = decode_record(raw(), MAX_BYTES)
-    other = decode_record(raw(payee_name="ACME TOOLS LLC"), MAX_BYTES)
-    assert isinstance(record, PayeeRecord) and isinstance(other, PayeeRecord)
-    v1 = Versions(pipeline="1", rules="r1", index="abc")
-    v2 = Versions(pipeline="1", rules="r1", index="abd")
-    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) == EnrichedPayee.make_event_id(record.fingerprint(), v1)
-    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) != EnrichedPayee.make_event_id(record.fingerprint(), v2)
-    assert EnrichedPayee.make_event_id(record.fingerprint(), v1) != EnrichedPayee.make_event_id(other.fingerprint(), v1)
+def test_event_id_is_the_source_position_and_run():
+    here = SourcePosition(topic="payees.raw", partition=1, offset=7)
+    assert EnrichedPayee.make_event_id(here, None) == EnrichedPayee.make_event_id(here, None)
+    assert EnrichedPayee.make_event_id(here, None) != EnrichedPayee.make_event_id(here, "run-1")
+    assert EnrichedPayee.make_event_id(here, None) != EnrichedPayee.make_event_id(here.model_copy(update={"offset": 8}), None)
 
 
 def test_dead_letter_keeps_original_bytes_and_position():

@@ -1,4 +1,4 @@
-"""The rules version follows the decision logic: code, data and thresholds."""
+"""The rules version follows the decision logic: code, data, thresholds and default places."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 
 from domain import pipeline
 from domain.classify import RULES_VERSION
-from domain.matching import SupplierIndex
+from domain.matching import DefaultPlaces, SupplierIndex
 from domain.pipeline import Thresholds, current_versions
 
 THRESHOLDS = Thresholds(review=0.7, llm=0.6)
@@ -26,6 +26,17 @@ def test_thresholds_are_part_of_the_rules_version():
     assert rules_version(SupplierIndex(), Thresholds(review=0.8, llm=0.6)) != baseline
     assert rules_version(SupplierIndex(match_threshold=0.9)) != baseline
     assert rules_version(SupplierIndex(ambiguity_margin=0.1)) != baseline
+
+
+def test_default_places_are_part_of_the_rules_version():
+    # They are match evidence (a payee's likely state and country), so they change results.
+    def with_places(places: DefaultPlaces) -> str:
+        return current_versions(SupplierIndex(), "1.0", THRESHOLDS, places).rules
+
+    baseline = with_places(DefaultPlaces.parse("US", {}))
+    assert with_places(DefaultPlaces.parse("US", {})) == baseline
+    assert with_places(DefaultPlaces.parse("US", {"ap-scottsdale": "US-AZ"})) != baseline
+    assert with_places(DefaultPlaces.parse("CA", {})) != baseline
 
 
 def test_a_change_to_the_domain_code_changes_the_rules_version(tmp_path, monkeypatch):
