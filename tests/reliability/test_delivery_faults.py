@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from domain.classify import classify_payee
+from streams.embedded_broker import free_port
 from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 from streams.supplier_loading import load_supplier_file
@@ -288,7 +289,7 @@ def test_a_rebalance_while_the_guard_has_the_partitions_paused_completes(loaded_
     assert paused and paused["paused_partitions"] and paused["assigned_partitions"] == settings.partitions
 
     # A second worker joins the group while the first one's partitions are paused.
-    second_settings = settings.model_copy(update={"web_port": settings.web_port + 1, "data_dir": settings.data_dir.parent / "second"})
+    second_settings = settings.model_copy(update={"web_port": free_port(), "data_dir": settings.data_dir.parent / "second"})
     second = start_worker(second_settings, "second")
     wait_for(lambda: (s := ready_body(second_settings)) and s["supplier_index_ready"], 90, "the second index")
     joined_at = time.monotonic()
