@@ -291,7 +291,7 @@ def test_a_rebalance_while_the_guard_has_the_partitions_paused_completes(loaded_
     # A second worker joins the group while the first one's partitions are paused.
     second_settings = settings.model_copy(update={"web_port": free_port(), "data_dir": settings.data_dir.parent / "second"})
     second = start_worker(second_settings, "second")
-    wait_for(lambda: (s := ready_body(second_settings)) and s["supplier_index_ready"], 90, "the second index")
+    wait_for(lambda: (s := ready_body(second_settings)) and s["supplier_index_ready"], 180, "the second index")
     joined_at = time.monotonic()
     from streams.tansu_compat import TANSU_SESSION_TIMEOUT_S
 
