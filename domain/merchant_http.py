@@ -31,7 +31,16 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.merchant import LookupFailure, LookupOutcome, MerchantData, MerchantQuery
-from domain.resilience import BreakerState, CallError, CircuitBreaker, Clock, LruCache, TokenBucket, retry_transient
+from domain.resilience import (
+    BreakerState,
+    CallError,
+    CallStats,
+    CircuitBreaker,
+    Clock,
+    LruCache,
+    TokenBucket,
+    retry_transient,
+)
 
 SEARCH_PATH = "/merchant-searches"
 
@@ -53,19 +62,12 @@ class HttpProviderConfig:
 
 
 @dataclass(slots=True)
-class ProviderStats:
+class ProviderStats(CallStats):
     """Running counters; the service can export them as metrics."""
 
     requests: int = 0
     queries: int = 0
-    successes: int = 0
-    failures: int = 0
-    retries: int = 0
-    timeouts: int = 0
-    invalid_replies: int = 0
-    cache_hits: int = 0
     breaker_rejections: int = 0
-    breaker_opens: int = 0
 
 
 class _CardAcceptance(BaseModel):
@@ -198,21 +200,15 @@ class HttpMerchantProvider:
             self.stats.breaker_rejections += 1
             return [LookupFailure("circuit breaker open")] * len(chunk)
 
-        def count_retry() -> None:
-            self.stats.retries += 1
-
         try:
             data = await retry_transient(
                 lambda: self._call_once(chunk), self._config.max_retries, self._backoff_base_s,
-                self._backoff_max_s, on_retry=count_retry,
+                self._backoff_max_s, on_retry=self.stats.count_retry,
             )
         except CallError as error:
-            self.stats.failures += 1
-            if self._breaker.record_failure():
-                self.stats.breaker_opens += 1
+            self.stats.record_failure(self._breaker)
             return [LookupFailure(error.reason)] * len(chunk)
-        self._breaker.record_success()
-        self.stats.successes += 1
+        self.stats.record_success(self._breaker)
         for query, answer in zip(chunk, data, strict=True):
             self._cache.put(query.cache_key, answer)
         return list(data)

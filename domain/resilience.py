@@ -9,6 +9,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -26,6 +27,31 @@ class CallError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+
+
+@dataclass(slots=True)
+class CallStats:
+    """Counters every guarded client of an external service keeps (exported as metrics)."""
+
+    successes: int = 0
+    failures: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    invalid_replies: int = 0
+    cache_hits: int = 0
+    breaker_opens: int = 0
+
+    def count_retry(self) -> None:
+        self.retries += 1
+
+    def record_failure(self, breaker: CircuitBreaker) -> None:
+        self.failures += 1
+        if breaker.record_failure():
+            self.breaker_opens += 1
+
+    def record_success(self, breaker: CircuitBreaker) -> None:
+        breaker.record_success()
+        self.successes += 1
 
 
 class TokenBucket:

@@ -18,7 +18,16 @@ from typing import Literal
 import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.resilience import BreakerState, CallError, CircuitBreaker, Clock, LruCache, TokenBucket, retry_transient
+from domain.resilience import (
+    BreakerState,
+    CallError,
+    CallStats,
+    CircuitBreaker,
+    Clock,
+    LruCache,
+    TokenBucket,
+    retry_transient,
+)
 
 from .result import Classification
 from .sic import is_valid_sic, sic_description
@@ -57,18 +66,11 @@ class LlmConfig:
 
 
 @dataclass(slots=True)
-class LlmStats:
+class LlmStats(CallStats):
     """Running counters; the service exports them as metrics."""
 
     calls: int = 0
-    successes: int = 0
-    failures: int = 0
-    retries: int = 0
-    timeouts: int = 0
-    invalid_replies: int = 0
-    cache_hits: int = 0
     degraded: int = 0
-    breaker_opens: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -127,12 +129,9 @@ class LlmClassifier:
         try:
             reply = await self._call_with_retries(name, rules_result)
         except LlmCallError as error:
-            self.stats.failures += 1
-            if self._breaker.record_failure():
-                self.stats.breaker_opens += 1
+            self.stats.record_failure(self._breaker)
             return self._degraded(rules_result, error.reason)
-        self._breaker.record_success()
-        self.stats.successes += 1
+        self.stats.record_success(self._breaker)
         result = _to_classification(reply)
         self._cache.put(key, result)
         return result
@@ -145,15 +144,12 @@ class LlmClassifier:
         return replace(rules_result, method="degraded", reason=f"{rules_result.reason}; LLM skipped: {why}")
 
     async def _call_with_retries(self, name: str, rules_result: Classification) -> LlmReply:
-        def count_retry() -> None:
-            self.stats.retries += 1
-
         return await retry_transient(
             lambda: self._call_once(name, rules_result),
             self._config.max_retries,
             self._backoff_base_s,
             self._backoff_max_s,
-            on_retry=count_retry,
+            on_retry=self.stats.count_retry,
         )
 
     async def _call_once(self, name: str, rules_result: Classification) -> LlmReply:
