@@ -23,9 +23,11 @@ from domain.suppliers import Supplier
 from domain.vocabulary import (
     AFFILIATED_BODY_WORDS,
     FOR_PROFIT_FAMILIES,
+    FOREIGN_LEGAL_FAMILIES,
     LEGAL_FORM_FAMILY,
     NATIONAL_BODY_WORDS,
     US_COUNTRY_NAMES,
+    US_COUNTRY_WORDS,
     US_STATE_BY_NAME,
     US_STATE_CODES,
 )
@@ -34,6 +36,7 @@ FEATURES = (
     # of the name
     "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
     "truncated", "cut_share", "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped",
+    "words_substituted",
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
@@ -47,6 +50,7 @@ FEATURES = (
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
     -11.3093, 3.6192, 3.6362, 6.8244, -0.7046, 0.8912, -2.0652, -0.2113, -2.7968, -2.1913, -2.3041, -3.3715, 0.0000,
+    0.0000,
     -3.1633, 2.3791, -2.3094, -0.3259, -2.2250, -0.7865, 0.0000,
     2.7915, -2.2818, 2.5800, -1.6661, 3.1339, -1.2493, -2.3267, -5.8216, 2.4067, -2.9865, -1.3182, -0.7024,
     0.2306, -0.9244, -0.6749, 0.0000, -0.3637,
@@ -61,6 +65,8 @@ NEAR_EXACT_MIN_CHARS = 6
 NEAR_EXACT_TWO_EDIT_CHARS = 16
 # Tokens shorter than this are not typo-corrected: one edit turns them into other words.
 MIN_TYPO_TOKEN = 4
+# A share of words on both sides this large is worth a reviewer's notice.
+SUBSTITUTION_MENTIONED = 0.1
 # Acronyms and other names this short (without spaces) are carried by many organisations.
 SHORT_NAME_CHARS = 4
 # Government bodies that are one organisation nationwide (registry "code" field).
@@ -88,9 +94,30 @@ class Location(NamedTuple):
         return bool(self.city or self.state or self.postal_code)
 
 
+# The country of a holder or payee whose legal form says it is outside the US, not which country.
+ABROAD = "ABROAD"
+
+
 def country_code(raw: str | None) -> str:
     text = normalize_place(raw)
     return "US" if text in US_COUNTRY_NAMES else text
+
+
+def countries_differ(a: str, b: str) -> bool:
+    """Whether two known countries differ; "abroad" differs from the US only."""
+    if not a or not b:
+        return False
+    if ABROAD in (a, b):
+        return "US" in (a, b)
+    return a != b
+
+
+def country_in_name(name: NormalizedName) -> str:
+    """The country a payee's name gives: "ACME AMERICA", "ACME USA INC" are the US arm,
+    "ACME GMBH" a company abroad; '' when the name says nothing."""
+    if set(name.tokens[-2:]) & US_COUNTRY_WORDS:
+        return "US"
+    return ABROAD if primary_family(name.legal_suffixes) in FOREIGN_LEGAL_FAMILIES else ""
 
 
 class QueryPlace(NamedTuple):
@@ -114,6 +141,20 @@ class QueryPlace(NamedTuple):
     ) -> QueryPlace:
         given = country_code(country) or ("US" if location.state in US_STATE_CODES else "")
         return cls(location, given, Location.of(None, default_state, None).state, country_code(default_country))
+
+    @classmethod
+    def for_payee(
+        cls,
+        name: NormalizedName,
+        location: Location,
+        country: str | None = None,
+        default_state: str | None = None,
+        default_country: str | None = None,
+    ) -> QueryPlace:
+        """Where a payee of this name is: the record's place, else what the name itself says."""
+        named = "" if country else country_in_name(name)
+        place = cls.of(location, country or named, default_state, default_country)
+        return place.naming(name.tokens)._replace(country_from_name=bool(named))
 
     def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
         """This place for a payee of these name tokens (whether its city is part of the name)."""
@@ -170,10 +211,14 @@ class HolderKind(NamedTuple):
             and bool(name.tokens)
             and name.tokens[0] in NATIONAL_BODY_WORDS
         )
+        legal_family = primary_family(name.legal_suffixes)
+        country = country_code(supplier.country)
+        if legal_family in FOREIGN_LEGAL_FAMILIES and country in ("", "US"):
+            country = ABROAD  # a registry of device makers lists "tci GmbH" of Hessen as US
         return cls(
             category=supplier.category,
-            country=country_code(supplier.country),
-            legal_family=primary_family(name.legal_suffixes),
+            country=country,
+            legal_family=legal_family,
             legal_forms=frozenset(name.legal_suffixes),
             national=national,
         )
@@ -337,13 +382,14 @@ def place_features(
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
         values[1] = values[3] = values[5] = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
-    country_conflicts = float(bool(query.country and holder.country and query.country != holder.country))
+    country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0
     if not query.location.state and (not query.country or query.country_from_name):
         if query.default_state and location.state:
             same_state = query.default_state == location.state
             default_agrees, default_conflicts = float(same_state), float(not same_state and not holder.national)
-        elif query.default_country and holder.country and query.default_country != holder.country:
+        elif not query.country and countries_differ(query.default_country, holder.country):
+            # A country the name gives is compared above: the source's default is for silent names.
             default_conflicts = 1.0
     local_nonprofit = local_government = 0.0
     if not query.placed and location.state and not holder.national:
@@ -441,6 +487,8 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
     ):
         if named[feature]:
             parts.append(text)
+    if named["words_substituted"] >= SUBSTITUTION_MENTIONED:
+        parts.append("each name has a word the other lacks")
     agreed = [place_name for place_name in ("city", "state", "postal") if named[f"{place_name}_agrees"]]
     if agreed:
         parts.append(f"{' and '.join(agreed)} agree")

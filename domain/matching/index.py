@@ -58,7 +58,7 @@ from domain.matching.features import (
 from domain.matching.world import JOINERS, commonness, warm_up
 from domain.normalize import CUT_NAME_MIN_CHARS, NormalizedName, loose_keys, normalize_name
 from domain.suppliers import Supplier
-from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_COUNTRY_WORDS, US_STATE_NAME_WORDS
+from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_STATE_NAME_WORDS
 
 MatchType = Literal["exact", "fuzzy", "none"]
 Decision = Literal["matched", "ambiguous", "none"]
@@ -142,6 +142,13 @@ class _NameFeatures:
     real_word_edit: bool = False
     invented_word_edit: bool = False
     affiliated_body: bool = False
+
+    @property
+    def words_substituted(self) -> float:
+        """How much each side has that the other lacks ("MADISON SOUTHERN BAND BOOSTERS" and
+        "MADISON CENTRAL BAND BOOSTERS"): a word of one name in place of a word of the other
+        names a sibling body, where words only one side has are a dropped or an added word."""
+        return min(1.0 - self.query_coverage, 1.0 - self.name_coverage)
 
 
 _EXACT_NAME = _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)
@@ -352,11 +359,9 @@ class SupplierIndex:
         query = normalize_name(name)
         if not query.key:
             return _no_match(0.0, None, "no name to match")
-        # "ACME AMERICA", "ACME USA INC": the name itself says where the payee is.
-        named_country = "US" if not country and set(query.tokens[-2:]) & US_COUNTRY_WORDS else None
-        place = QueryPlace.of(
-            Location.of(city, state, postal_code), country or named_country, default_state, default_country
-        ).naming(query.tokens)._replace(country_from_name=named_country is not None)
+        place = QueryPlace.for_payee(
+            query, Location.of(city, state, postal_code), country, default_state, default_country
+        )
         candidates = self.candidates(query, place)
         if not candidates:
             return _no_match(0.0, None, "no supplier with a similar name")
@@ -435,6 +440,7 @@ class SupplierIndex:
                 float(name_features.invented_word_edit),
                 float(name_features.affiliated_body),
                 float(reading.descriptor_dropped),
+                name_features.words_substituted,
             )
             # Per holder only the holder's features, the place and the namesake term vary: the
             # rest of the utility is summed once per name (chapters have thousands of holders).
