@@ -36,7 +36,7 @@ FEATURES = (
     # of the name
     "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
     "truncated", "cut_share", "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped",
-    "words_substituted",
+    "words_substituted", "payee_words_unmatched",
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
@@ -49,11 +49,10 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -11.3093, 3.6192, 3.6362, 6.8244, -0.7046, 0.8912, -2.0652, -0.2113, -2.7968, -2.1913, -2.3041, -3.3715, 0.0000,
-    0.0000,
-    -3.1633, 2.3791, -2.3094, -0.3259, -2.2250, -0.7865, 0.0000,
-    2.7915, -2.2818, 2.5800, -1.6661, 3.1339, -1.2493, -2.3267, -5.8216, 2.4067, -2.9865, -1.3182, -0.7024,
-    0.2306, -0.9244, -0.6749, 0.0000, -0.3637,
+    -3.1553, 4.6122, -3.4878, 3.5886, -0.5947, 0.9540, -1.7411, -0.4221, -2.0190, -1.9193, -1.9616, -2.7542,
+    0.0000, -4.9099, -6.5008, -2.5514, 3.0963, -2.1602, -0.8829, -1.7233, -0.5590, -0.7736, 1.5003, -2.2116,
+    0.8300, -1.9130, 2.7523, -1.1954, -1.9371, -4.5480, 2.1509, -2.4190, -1.3924, -0.8475, 0.4140, -0.9938,
+    0.0000, -1.6197, -0.2761,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -65,8 +64,8 @@ NEAR_EXACT_MIN_CHARS = 6
 NEAR_EXACT_TWO_EDIT_CHARS = 16
 # Tokens shorter than this are not typo-corrected: one edit turns them into other words.
 MIN_TYPO_TOKEN = 4
-# A share of words on both sides this large is worth a reviewer's notice.
-SUBSTITUTION_MENTIONED = 0.1
+# A share of a name's words this large, unmatched, is worth a reviewer's notice.
+WORD_SHARE_MENTIONED = 0.1
 # Acronyms and other names this short (without spaces) are carried by many organisations.
 SHORT_NAME_CHARS = 4
 # Government bodies that are one organisation nationwide (registry "code" field).
@@ -487,8 +486,10 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
     ):
         if named[feature]:
             parts.append(text)
-    if named["words_substituted"] >= SUBSTITUTION_MENTIONED:
+    if named["words_substituted"] >= WORD_SHARE_MENTIONED:
         parts.append("each name has a word the other lacks")
+    elif named["payee_words_unmatched"] >= WORD_SHARE_MENTIONED:
+        parts.append("the payee has words the name lacks")
     agreed = [place_name for place_name in ("city", "state", "postal") if named[f"{place_name}_agrees"]]
     if agreed:
         parts.append(f"{' and '.join(agreed)} agree")

@@ -142,6 +142,7 @@ class _NameFeatures:
     real_word_edit: bool = False
     invented_word_edit: bool = False
     affiliated_body: bool = False
+    payee_words_unmatched: float = 0.0  # IDF share of payee words with no counterpart in the name
 
     @property
     def words_substituted(self) -> float:
@@ -441,6 +442,7 @@ class SupplierIndex:
                 float(name_features.affiliated_body),
                 float(reading.descriptor_dropped),
                 name_features.words_substituted,
+                name_features.payee_words_unmatched,
             )
             # Per holder only the holder's features, the place and the namesake term vary: the
             # rest of the utility is summed once per name (chapters have thousands of holders).
@@ -615,8 +617,8 @@ class SupplierIndex:
         query_tokens = query.split()
         compared_query = query_tokens[:-1] if truncated else query_tokens  # the cut word may be partial
         compared_name = name_tokens[:-1] if truncated else name_tokens
-        query_coverage = self._coverage(query_tokens, name_tokens, truncated)
-        name_coverage = self._coverage(name_tokens, query_tokens, truncated)
+        query_coverage, unmatched = self._coverage(query_tokens, name_tokens, truncated)
+        name_coverage, _ = self._coverage(name_tokens, query_tokens, truncated)
         return _NameFeatures(
             similarity, query_coverage, name_coverage, exact=False,
             near_exact=F.near_exact(query, name, truncation_possible),
@@ -625,11 +627,13 @@ class SupplierIndex:
             real_word_edit=F.real_word_edit(compared_query, compared_name),
             invented_word_edit=F.invented_word_edit(compared_query, compared_name),
             affiliated_body=F.affiliated_body(compared_query, compared_name),
+            payee_words_unmatched=unmatched,
         )
 
-    def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> float:
-        """IDF-weighted share of ``tokens`` found in ``other`` (typos, abbreviations, cut last token)."""
-        total = found = 0.0
+    def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> tuple[float, float]:
+        """IDF-weighted shares of ``tokens`` found in ``other`` (typos, abbreviations, cut last
+        token) and of those with no counterpart there at all, descriptor words aside."""
+        total = found = unmatched = 0.0
         present = set(other)
         for position, token in enumerate(tokens):
             weight = self._idf(token)
@@ -638,14 +642,17 @@ class SupplierIndex:
                 found += weight
                 continue
             cut = truncated and position == len(tokens) - 1
-            found += weight * max(
+            credit = max(
                 (
                     F.token_credit(token, candidate, cut or (truncated and candidate is other[-1]))
                     for candidate in other
                 ),
                 default=0.0,
             )
-        return found / total if total else 0.0
+            found += weight * credit
+            # A descriptor word ("ACME WIRELESS") says which account is paid, not who.
+            unmatched += weight * (credit == 0.0 and token not in DESCRIPTOR_TAIL_WORDS)
+        return (found / total, unmatched / total) if total else (0.0, 0.0)
 
     def _decide(self, candidates: list[Candidate], place: QueryPlace) -> MatchResult:
         top_utility = candidates[0].utility
