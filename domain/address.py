@@ -343,6 +343,12 @@ def _city_key(city: str | None) -> str | None:
     return " ".join(CITY_ABBREVIATIONS.get(word, word) for word in text.split())
 
 
+def street_key(lines: Sequence[str] | str | None) -> str | None:
+    """The street part of ``address_key`` alone: what the supplier index keeps per supplier (its
+    place it has already) and compares the payee's against."""
+    return _street_key(_take_attention(_split_lines(lines))[0])
+
+
 def address_key(
     lines: Sequence[str] | str | None, city: str | None = None, postal_code: str | None = None
 ) -> AddressKey:
@@ -379,15 +385,19 @@ class AddressAgreement:
         return any(value != "unknown" for value in (self.street, self.postal, self.city))
 
 
-def _street_agreement(payee: str | None, supplier: str | None) -> Agreement:
+def street_agreement(payee: str | None, supplier: str | None) -> Agreement:
+    """Two street keys: the same number and a name alike, or not (never ``near``)."""
     if not payee or not supplier:
         return "unknown"
     if payee == supplier:
         return "agree"
+    payee_box, supplier_box = payee.startswith("PO BOX"), supplier.startswith("PO BOX")
+    if payee_box != supplier_box:
+        return "unknown"  # a box and a street can both be the supplier's: no evidence either way
+    if payee_box:
+        return "disagree"  # box numbers are the same or another box: no spelling to forgive
     payee_number, _, payee_name = payee.partition(" ")
     supplier_number, _, supplier_name = supplier.partition(" ")
-    if payee.startswith("PO BOX") != supplier.startswith("PO BOX"):
-        return "unknown"  # a box and a street can both be the supplier's: no evidence either way
     if payee_number != supplier_number:
         return "disagree"
     if not payee_name or not supplier_name:
@@ -411,4 +421,4 @@ def compare_addresses(payee: AddressKey, supplier: AddressKey) -> AddressAgreeme
         )
     else:
         city = "unknown"
-    return AddressAgreement(_street_agreement(payee.street, supplier.street), postal, city)
+    return AddressAgreement(street_agreement(payee.street, supplier.street), postal, city)
