@@ -58,6 +58,7 @@ _OCCUPANCY_WORDS = frozenset(OCCUPANCY_TYPE_ABBREVIATIONS) | frozenset(OCCUPANCY
 }
 _DIRECTIONS = frozenset(DIRECTIONAL_REPLACEMENTS) | frozenset(DIRECTIONAL_REPLACEMENTS.values())
 _STREET_TYPES = frozenset(STREET_TYPE_ABBREVIATIONS)
+_STANDARD_STREET_WORDS = {**STREET_TYPE_ABBREVIATIONS, **DIRECTIONAL_REPLACEMENTS}
 _CITY_SIMILAR = 90.0
 _STREET_SIMILAR = 88.0
 _CACHE_SIZE = 65_536
@@ -329,8 +330,11 @@ def _street_key(parts: list[str]) -> str | None:
             if token in _OCCUPANCY_WORDS:
                 break
             words.append(token)
-        # Without type and direction, unless they are the whole name ("100 N ST", "12 AVENUE B").
-        name = [word for word in words if word not in _DIRECTIONS and word not in _STREET_TYPES] or words
+        # Without type and direction, unless they are the whole name ("100 N ST", "12 AVENUE B"):
+        # then in their standard forms, so that "FORT STREET MALL" is "FT ST MALL" either way.
+        name = [word for word in words if word not in _DIRECTIONS and word not in _STREET_TYPES] or [
+            _STANDARD_STREET_WORDS.get(word, word) for word in words
+        ]
         number = tokens[0].rstrip("-")
         return f"{number} {' '.join(name)}".strip() if name else number
     return None
