@@ -38,7 +38,7 @@ FEATURES = (
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
-    # of the places (shared by namesakes at one place)
+    # of the places (the street per supplier, the rest shared by namesakes at one place)
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
     "national_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
     "local_nonprofit_unplaced", "local_government_unplaced", "street_agrees", "street_conflicts",
@@ -47,11 +47,11 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -11.3093, 3.6192, 3.6362, 6.8244, -0.7046, 0.8912, -2.0652, -0.2113, -2.7968, -2.1913, -2.3041, -3.3715, 0.0000,
-    -3.1633, 2.3791, -2.3094, -0.3259, -2.2250, -0.7865, 0.0000,
-    2.7915, -2.2818, 2.5800, -1.6661, 3.1339, -1.2493, -2.3267, -5.8216, 2.4067, -2.9865, -1.3182, -0.7024,
-    0.0000, 0.0000,
-    0.2306, -0.9244, -0.6749, 0.0000, -0.3637,
+    -11.1580, 3.5293, 3.5912, 6.8096, -0.6674, 0.9204, -2.0119, -0.2427, -2.7930, -2.2413, -2.2002, -3.3573, 0.0000,
+    -3.2127, 2.3858, -2.3533, -0.3350, -2.2383, -0.9049, 0.0000,
+    2.7374, -2.2316, 2.4801, -1.5339, 3.2746, -0.9489, -2.3392, -5.7743, 2.4543, -2.9872, -1.3537, -0.6637,
+    2.3229, -1.6737,
+    0.2259, -0.9242, -0.6462, 0.0000, -0.3183,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
