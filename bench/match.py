@@ -12,8 +12,10 @@ payment file has them: most in no list (the other half's suppliers, many of them
 of indexed ones; persons; made-up businesses; an indexed name with an affiliated body's words
 or a real word changed; a foreign manufacturer's name with a US form), the rest indexed
 suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
-abbreviations, descriptor tails), with and without place. Every match on an absent payee is a
-false positive.
+abbreviations, descriptor tails), with and without place. Some carry address lines (most of
+those with a ZIP, few with a state alone): a supplier's payee its registered street as typed, or
+now and then a remit-to box or another office; a namesake its own street. Every match on an
+absent payee is a false positive.
 
 Calibration fits the softmax weights by maximum likelihood on one draw of the open world and
 reports them on another; it never looks at the dev queries or at real payee files. Evidence
@@ -880,10 +882,11 @@ def write_slice(args: argparse.Namespace) -> None:
                 writer.writerow([getattr(supplier, field) for field in SUPPLIER_FIELDS])
     with (SLICE_DIR / "payees.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["kind", "name", "city", "state", "postal_code", "default_state", "truth"])
+        writer.writerow(["kind", "name", "address", "city", "state", "postal_code", "default_state", "truth"])
         for example in examples:
-            writer.writerow([example.kind, example.name, example.city or "", example.state or "",
-                             example.postal_code or "", example.default_state or "", example.truth or ""])
+            writer.writerow([example.kind, example.name, example.address or "", example.city or "",
+                             example.state or "", example.postal_code or "", example.default_state or "",
+                             example.truth or ""])
     print(f"wrote {len(examples)} payees and {len(keep)} suppliers to {SLICE_DIR}")
 
 
