@@ -45,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
+from scourgify.address_constants import DIRECTIONAL_REPLACEMENTS, STREET_TYPE_ABBREVIATIONS  # noqa: E402
 
+from domain.address import street_key  # noqa: E402
 from domain.matching import snapshot as snapshot_io  # noqa: E402
 from domain.matching import (  # noqa: E402
     FEATURES,
@@ -58,8 +60,6 @@ from domain.matching import (  # noqa: E402
 )
 from domain.matching.features import HolderKind  # noqa: E402
 from domain.matching.world import is_real_word  # noqa: E402
-from domain.address import street_key  # noqa: E402
-from scourgify.address_constants import DIRECTIONAL_REPLACEMENTS, STREET_TYPE_ABBREVIATIONS  # noqa: E402
 from domain.normalize import ABBREVIATIONS, loose_keys, normalize_name  # noqa: E402
 from domain.suppliers import SUPPLIER_FIELDS, RowError, Supplier, read_suppliers_csv  # noqa: E402
 
@@ -418,11 +418,18 @@ ADDRESS_GIVEN = {"postal_code": 0.85, "city": 0.5, "state": 0.2, "none": 0.05}
 # How often a payee of a supplier gives an address that is not the registered one (a remit-to
 # box, another office), besides payees that are elsewhere altogether.
 OTHER_ADDRESS = 0.2
-# Spellings clerks use for one street type or direction (the USPS variants scourgify reads).
-_GROUPS: dict[str, set[str]] = {}
-for _spelling, _standard in (*STREET_TYPE_ABBREVIATIONS.items(), *DIRECTIONAL_REPLACEMENTS.items()):
-    _GROUPS.setdefault(_standard, {_standard}).add(_spelling)
-STREET_SPELLINGS = {spelling: tuple(sorted(group)) for group in _GROUPS.values() for spelling in group}
+
+
+def street_spellings() -> dict[str, tuple[str, ...]]:
+    """Each street type or direction to the spellings clerks use for it (the USPS variants
+    scourgify reads): AVE → AV, AVE, AVEN, AVENU, AVENUE, AVN, AVNUE."""
+    groups: dict[str, set[str]] = {}
+    for spelling, standard in (*STREET_TYPE_ABBREVIATIONS.items(), *DIRECTIONAL_REPLACEMENTS.items()):
+        groups.setdefault(standard, {standard}).add(spelling)
+    return {spelling: tuple(sorted(group)) for group in groups.values() for spelling in group}
+
+
+STREET_SPELLINGS = street_spellings()
 UNIT_WORDS = ("STE", "SUITE", "#", "UNIT", "APT", "FL")
 BOX_SPELLINGS = ("PO BOX", "P.O. BOX", "P O BOX", "POB", "PO BOX #", "POST OFFICE BOX")
 
