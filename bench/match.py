@@ -12,8 +12,10 @@ payment file has them: most in no list (the other half's suppliers, many of them
 of indexed ones; persons; made-up businesses; an indexed name with an affiliated body's words
 or a real word changed; a foreign manufacturer's name with a US form), the rest indexed
 suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
-abbreviations, descriptor tails), with and without place. Every match on an absent payee is a
-false positive.
+abbreviations, descriptor tails), with and without place. Some carry address lines (most of
+those with a ZIP, few with a state alone): a supplier's payee its registered street as typed, or
+now and then a remit-to box or another office; a namesake its own street. Every match on an
+absent payee is a false positive.
 
 Calibration fits the softmax weights by maximum likelihood on one draw of the open world and
 reports them on another; it never looks at the dev queries or at real payee files. Evidence
@@ -43,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
+from scourgify.address_constants import DIRECTIONAL_REPLACEMENTS, STREET_TYPE_ABBREVIATIONS  # noqa: E402
 
+from domain.address import street_key  # noqa: E402
 from domain.matching import snapshot as snapshot_io  # noqa: E402
 from domain.matching import (  # noqa: E402
     FEATURES,
@@ -377,32 +381,100 @@ class Example:
     kind: str = ""
     default_state: str | None = None
     default_country: str | None = DEFAULT_COUNTRY
+    address: str | None = None  # the address lines, comma-separated
 
     def match(self, index: SupplierIndex) -> MatchResult:
         return index.match(
             self.name, self.city, self.state, self.postal_code,
-            default_state=self.default_state, default_country=self.default_country,
+            default_state=self.default_state, default_country=self.default_country, address_lines=self.address,
         )
 
     def place(self) -> QueryPlace:
         return QueryPlace.of(
             Location.of(self.city, self.state, self.postal_code),
-            default_state=self.default_state, default_country=self.default_country,
+            default_state=self.default_state, default_country=self.default_country, street=street_key(self.address),
         ).naming(normalize_name(self.name).tokens)
 
 
 def located(
     supplier: Supplier, other_cities: list[tuple[str, str]], rng: random.Random, moved: float = 0.05
-) -> dict[str, str | None]:
+) -> tuple[dict[str, str | None], bool]:
+    """The place fields a payee of ``supplier`` has, and whether it is elsewhere than registered."""
     pattern = rng.choices(("none", "state", "city", "city+state", "all"), weights=(30, 25, 10, 20, 15))[0]
     city, state = supplier.city, supplier.state
-    if rng.random() < moved:  # payee's address differs from the registered one
+    elsewhere = rng.random() < moved  # payee's address differs from the registered one
+    if elsewhere:
         city, state = rng.choice(other_cities)
     return {
         "city": noisy_city(city, rng) if city and ("city" in pattern or pattern == "all") else None,
         "state": state if "state" in pattern or pattern == "all" else None,
         "postal_code": supplier.postal_code if pattern == "all" else None,
-    }
+    }, elsewhere
+
+
+# How often a payee carries address lines, by the place fields it has: a file with the ZIP has
+# the whole address block; one with a state only seldom has more.
+ADDRESS_GIVEN = {"postal_code": 0.85, "city": 0.5, "state": 0.2, "none": 0.05}
+# How often a payee of a supplier gives an address that is not the registered one (a remit-to
+# box, another office), besides payees that are elsewhere altogether.
+OTHER_ADDRESS = 0.2
+
+
+def street_spellings() -> dict[str, tuple[str, ...]]:
+    """Each street type or direction to the spellings clerks use for it (the USPS variants
+    scourgify reads): AVE → AV, AVE, AVEN, AVENU, AVENUE, AVN, AVNUE."""
+    groups: dict[str, set[str]] = {}
+    for spelling, standard in (*STREET_TYPE_ABBREVIATIONS.items(), *DIRECTIONAL_REPLACEMENTS.items()):
+        groups.setdefault(standard, {standard}).add(spelling)
+    return {spelling: tuple(sorted(group)) for group in groups.values() for spelling in group}
+
+
+STREET_SPELLINGS = street_spellings()
+UNIT_WORDS = ("STE", "SUITE", "#", "UNIT", "APT", "FL")
+BOX_SPELLINGS = ("PO BOX", "P.O. BOX", "P O BOX", "POB", "PO BOX #", "POST OFFICE BOX")
+
+
+def typed_address(address: str, rng: random.Random) -> str:
+    """A registered address line as a payment file has it: street types and directions spelt
+    out or abbreviated, a suite added or left off, a box written another way, now and then a
+    slip in the name or the number, an attention line, any case."""
+    words = address.upper().split()
+    if words[:2] == ["PO", "BOX"] and rng.random() < 0.5:
+        words[:2] = [rng.choice(BOX_SPELLINGS)]
+    for i, word in enumerate(words):
+        if i and word in STREET_SPELLINGS and rng.random() < 0.4:
+            words[i] = rng.choice(STREET_SPELLINGS[word])
+    units = [i for i, word in enumerate(words) if word in UNIT_WORDS]
+    roll = rng.random()
+    if units and roll < 0.3:
+        words = words[: units[0]]  # the suite left off
+    elif not units and roll < 0.2:
+        words += [rng.choice(UNIT_WORDS), str(rng.randint(1, 999))]
+    slip = rng.random()
+    long_words = [i for i, word in enumerate(words[1:], start=1) if len(word) >= 5 and word.isalpha()]
+    if slip < 0.05 and long_words:
+        i = rng.choice(long_words)
+        words[i] = typo(words[i], rng)
+    elif slip < 0.07 and words[0].isdigit() and len(words[0]) > 1:
+        words[0] = words[0][::-1] if len(set(words[0])) > 1 else words[0] + "0"  # digits swapped or one more
+    lines = [" ".join(words)]
+    if rng.random() < 0.05:
+        lines.insert(0, rng.choice(("ATTN: ACCOUNTS PAYABLE", "C/O FINANCE DEPT")))
+    text = ", ".join(lines)
+    return rng.choice((text, text.title()))
+
+
+def payee_address(
+    place: dict[str, str | None], own: str, streets: list[str], rng: random.Random
+) -> str | None:
+    """The address lines of a payee with these place fields whose own address is ``own`` ('' for
+    one of unknown address: a street of someone else's, as good as any)."""
+    given = "postal_code" if place["postal_code"] else "city" if place["city"] else "state" if place["state"] else "none"
+    if rng.random() >= ADDRESS_GIVEN[given]:
+        return None
+    if not own or rng.random() < OTHER_ADDRESS:
+        own = rng.choice(streets) if rng.random() < 0.5 else f"PO BOX {rng.randint(1, 99999)}"
+    return typed_address(own, rng)
 
 
 def _half(text: str, salt: int) -> bool:
@@ -501,10 +573,13 @@ def open_world_examples(
     name with an indexed one; persons; made-up businesses; an indexed name with an affiliated
     body's words or one real word changed; a foreign manufacturer's name with a US form and
     place), the rest are indexed suppliers written noisily, some with a descriptor tail."""
+    # Addresses from a generator of their own: a seed draws the same names and places with them as without.
+    typing = random.Random(str(rng.getstate()[1][:8]))
     random.seed(rng.random())  # the names package draws from the global generator
     sample = rng.sample(indexed, min(50_000, len(indexed)))
     all_names = [supplier.name for supplier in sample]
     cities = [(supplier.city, supplier.state) for supplier in sample if supplier.city]
+    streets = [supplier.address for supplier in sample if supplier.address[:1].isdigit()]
     words = sorted({word for name in all_names[:5000] for word in name.upper().split() if word.isalpha()})
     vocabulary: dict[int, list[str]] = {}
     for word in sorted({w for name in all_names for w in name.upper().split()}):
@@ -533,11 +608,13 @@ def open_world_examples(
         supplier = rng.choice((by_category_indexed if is_present else by_category_absent)[category])
         truth = supplier.supplier_id if is_present else None
         moved = 0.5 if HolderKind.of(supplier, normalize_name(supplier.name)).national else 0.05
-        place = located(supplier, cities, rng, moved)
+        place, elsewhere = located(supplier, cities, rng, moved)
+        own_address = "" if elsewhere else supplier.address  # elsewhere: at an address of its own
         if kind == "person":
             city, state = rng.choice(cities)
             name = _person_name(rng)
             place = {"city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         elif kind == "made_up":
             name = _made_up_business(words, rng)
         elif kind == "affiliated":
@@ -558,6 +635,7 @@ def open_world_examples(
             name = f"{core} {rng.choice(('INC', 'LLC', 'CORP'))}"
             city, state = rng.choice(cities)
             place = {"city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         else:
             source = supplier.name
             if supplier.alt_name and rng.random() < 0.1:  # its other name, alone or as "X DBA Y"
@@ -576,7 +654,8 @@ def open_world_examples(
         if (truth is None and kind != "foreign_namesake" and index_keys is not None
                 and _names_an_indexed_supplier(name, index_keys)):
             continue
-        examples.append(Example(name, **place, truth=truth, kind=kind, default_state=default_state))
+        address = payee_address(place, own_address, streets, typing)
+        examples.append(Example(name, **place, truth=truth, kind=kind, default_state=default_state, address=address))
     return examples
 
 
@@ -641,12 +720,14 @@ AGAINST_ONLY = frozenset({
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",
     "common_name_government", "common_name_business", "log_namesakes_unplaced", "log_namesakes_state_pinned",
-    "short_name", "ends_in_joiner",
+    "short_name", "ends_in_joiner", "street_conflicts",
 })
 
 
 # ... and evidence that can only count for one.
-FOR_ONLY = frozenset({"state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names"})
+FOR_ONLY = frozenset({
+    "state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names", "street_agrees",
+})
 
 
 def fit_softmax(
@@ -808,10 +889,11 @@ def write_slice(args: argparse.Namespace) -> None:
                 writer.writerow([getattr(supplier, field) for field in SUPPLIER_FIELDS])
     with (SLICE_DIR / "payees.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["kind", "name", "city", "state", "postal_code", "default_state", "truth"])
+        writer.writerow(["kind", "name", "address", "city", "state", "postal_code", "default_state", "truth"])
         for example in examples:
-            writer.writerow([example.kind, example.name, example.city or "", example.state or "",
-                             example.postal_code or "", example.default_state or "", example.truth or ""])
+            writer.writerow([example.kind, example.name, example.address or "", example.city or "",
+                             example.state or "", example.postal_code or "", example.default_state or "",
+                             example.truth or ""])
     print(f"wrote {len(examples)} payees and {len(keep)} suppliers to {SLICE_DIR}")
 
 

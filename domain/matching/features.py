@@ -17,6 +17,7 @@ from typing import NamedTuple
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein
 
+from domain.address import Agreement
 from domain.matching.world import JOINERS, is_real_word
 from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
 from domain.suppliers import Supplier
@@ -37,19 +38,20 @@ FEATURES = (
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
-    # of the places (shared by namesakes at one place)
+    # of the places (the street per supplier, the rest shared by namesakes at one place)
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
     "national_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
-    "local_nonprofit_unplaced", "local_government_unplaced",
+    "local_nonprofit_unplaced", "local_government_unplaced", "street_agrees", "street_conflicts",
     # of the query
     "query_information", "log_namesakes_unplaced", "log_namesakes_state_pinned", "short_name", "ends_in_joiner",
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -11.3093, 3.6192, 3.6362, 6.8244, -0.7046, 0.8912, -2.0652, -0.2113, -2.7968, -2.1913, -2.3041, -3.3715, 0.0000,
-    -3.1633, 2.3791, -2.3094, -0.3259, -2.2250, -0.7865, 0.0000,
-    2.7915, -2.2818, 2.5800, -1.6661, 3.1339, -1.2493, -2.3267, -5.8216, 2.4067, -2.9865, -1.3182, -0.7024,
-    0.2306, -0.9244, -0.6749, 0.0000, -0.3637,
+    -11.1580, 3.5293, 3.5912, 6.8096, -0.6674, 0.9204, -2.0119, -0.2427, -2.7930, -2.2413, -2.2002, -3.3573, 0.0000,
+    -3.2127, 2.3858, -2.3533, -0.3350, -2.2383, -0.9049, 0.0000,
+    2.7374, -2.2316, 2.4801, -1.5339, 3.2746, -0.9489, -2.3392, -5.7743, 2.4543, -2.9872, -1.3537, -0.6637,
+    2.3229, -1.6737,
+    0.2259, -0.9242, -0.6462, 0.0000, -0.3183,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -103,6 +105,7 @@ class QueryPlace(NamedTuple):
     default_country: str
     city_in_name: bool = False  # "TOWN OF SHARON" in Sharon: the city agrees by the name alone
     country_from_name: bool = False  # "ACME AMERICA": a country, but no place to pin a local body
+    street: str | None = None  # the street key of the payee's address lines (domain.address.street_key)
 
     @classmethod
     def of(
@@ -111,9 +114,13 @@ class QueryPlace(NamedTuple):
         country: str | None = None,
         default_state: str | None = None,
         default_country: str | None = None,
+        street: str | None = None,
     ) -> QueryPlace:
         given = country_code(country) or ("US" if location.state in US_STATE_CODES else "")
-        return cls(location, given, Location.of(None, default_state, None).state, country_code(default_country))
+        return cls(
+            location, given, Location.of(None, default_state, None).state, country_code(default_country),
+            street=street,
+        )
 
     def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
         """This place for a payee of these name tokens (whether its city is part of the name)."""
@@ -324,18 +331,22 @@ def location_features(query: Location, supplier: Location) -> tuple[float, ...]:
 
 
 def place_features(
-    query: QueryPlace, location: Location, holder: HolderKind, name_commonness: float
+    query: QueryPlace, location: Location, holder: HolderKind, name_commonness: float, street: Agreement = "unknown"
 ) -> tuple[float, ...]:
-    """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``)."""
+    """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``); ``street`` is the
+    payee's street against the supplier's (``domain.address.street_agreement``)."""
     values = list(location_features(query.location, location))
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
+    # "123 MAIN" in another state, town or ZIP is another street of that name.
+    street_agrees = float(street == "agree" and not (values[1] or values[3] or values[5]))
+    street_conflicts = float(street == "disagree")
     national_conflict = 0.0
-    if holder.national and (values[1] or values[3] or values[5]):
+    if holder.national and (values[1] or values[3] or values[5] or street_conflicts):
         # A national body paid at a regional office: its registry address is its head office.
         # A federal agency is one body wherever it is paid; a nonprofit of national name may
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
-        values[1] = values[3] = values[5] = 0.0
+        values[1] = values[3] = values[5] = street_conflicts = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
     country_conflicts = float(bool(query.country and holder.country and query.country != holder.country))
     default_agrees = default_conflicts = 0.0
@@ -355,7 +366,7 @@ def place_features(
             local_government = name_commonness
     return (
         *values, national_conflict, country_conflicts, default_agrees, default_conflicts,
-        local_nonprofit, local_government,
+        local_nonprofit, local_government, street_agrees, street_conflicts,
     )
 
 
@@ -436,12 +447,13 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
         ("legal_form_conflict", "legal forms conflict"),
         ("kind_conflict", "payee is a company, supplier is not"),
         ("country_conflicts", "countries differ"),
+        ("street_conflicts", "street differs"),
         ("national_place_conflict", "national body paid elsewhere"),
         ("local_nonprofit_unplaced", "nothing places the payee; local nonprofit with an everyday name"),
     ):
         if named[feature]:
             parts.append(text)
-    agreed = [place_name for place_name in ("city", "state", "postal") if named[f"{place_name}_agrees"]]
+    agreed = [place_name for place_name in ("street", "city", "state", "postal") if named[f"{place_name}_agrees"]]
     if agreed:
         parts.append(f"{' and '.join(agreed)} agree")
     elif not place.placed:
