@@ -10,12 +10,13 @@ Open world: the index holds half of the supplier list (nonprofits and government
 half of the states, the manufacturers by half of the names) and the payees are drawn as a
 payment file has them: most in no list (the other half's suppliers, many of them namesakes
 of indexed ones; persons; made-up businesses; an indexed name with an affiliated body's words,
-another body's closing words, a real word changed or one word in place of another; a foreign
-manufacturer's name with a US form; a company name that is an acronym or everyday words, as
-the many holders outside any list carry it), the rest indexed
-suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
-abbreviations, descriptor tails), with and without place. Every match on an absent payee is a
-false positive.
+a real word changed or one word in place of another; a foreign manufacturer's name with a US
+form; a company name that is an acronym or everyday words, as the many holders outside any
+list carry it), the rest indexed suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
+abbreviations, descriptor tails), with and without place. Some carry address lines (most of
+those with a ZIP, few with a state alone): a supplier's payee its registered street as typed, or
+now and then a remit-to box or another office; a namesake its own street. Every match on an
+absent payee is a false positive.
 
 Calibration fits the softmax weights by maximum likelihood on one draw of the open world and
 reports them on another; it never looks at the dev queries or at real payee files. Evidence
@@ -45,7 +46,9 @@ sys.path.insert(0, str(ROOT))
 
 import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
+from scourgify.address_constants import DIRECTIONAL_REPLACEMENTS, STREET_TYPE_ABBREVIATIONS  # noqa: E402
 
+from domain.address import street_key  # noqa: E402
 from domain.matching import snapshot as snapshot_io  # noqa: E402
 from domain.matching import (  # noqa: E402
     FEATURES,
@@ -59,7 +62,6 @@ from domain.matching import (  # noqa: E402
 from domain.matching.features import HolderKind  # noqa: E402
 from domain.matching.world import JOINERS, is_real_word  # noqa: E402
 from domain.normalize import ABBREVIATIONS, loose_keys, normalize_name  # noqa: E402
-from domain.vocabulary import DESCRIPTOR_TAIL_WORDS  # noqa: E402
 from domain.suppliers import SUPPLIER_FIELDS, RowError, Supplier, read_suppliers_csv  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -380,32 +382,100 @@ class Example:
     kind: str = ""
     default_state: str | None = None
     default_country: str | None = DEFAULT_COUNTRY
+    address: str | None = None  # the address lines, comma-separated
 
     def match(self, index: SupplierIndex) -> MatchResult:
         return index.match(
             self.name, self.city, self.state, self.postal_code,
-            default_state=self.default_state, default_country=self.default_country,
+            default_state=self.default_state, default_country=self.default_country, address_lines=self.address,
         )
 
     def place(self) -> QueryPlace:
         return QueryPlace.for_payee(
             normalize_name(self.name), Location.of(self.city, self.state, self.postal_code),
-            default_state=self.default_state, default_country=self.default_country,
+            default_state=self.default_state, default_country=self.default_country, street=street_key(self.address),
         )
 
 
 def located(
     supplier: Supplier, other_cities: list[tuple[str, str]], rng: random.Random, moved: float = 0.05
-) -> dict[str, str | None]:
+) -> tuple[dict[str, str | None], bool]:
+    """The place fields a payee of ``supplier`` has, and whether it is elsewhere than registered."""
     pattern = rng.choices(("none", "state", "city", "city+state", "all"), weights=(30, 25, 10, 20, 15))[0]
     city, state = supplier.city, supplier.state
-    if rng.random() < moved:  # payee's address differs from the registered one
+    elsewhere = rng.random() < moved  # payee's address differs from the registered one
+    if elsewhere:
         city, state = rng.choice(other_cities)
     return {
         "city": noisy_city(city, rng) if city and ("city" in pattern or pattern == "all") else None,
         "state": state if "state" in pattern or pattern == "all" else None,
         "postal_code": supplier.postal_code if pattern == "all" else None,
-    }
+    }, elsewhere
+
+
+# How often a payee carries address lines, by the place fields it has: a file with the ZIP has
+# the whole address block; one with a state only seldom has more.
+ADDRESS_GIVEN = {"postal_code": 0.85, "city": 0.5, "state": 0.2, "none": 0.05}
+# How often a payee of a supplier gives an address that is not the registered one (a remit-to
+# box, another office), besides payees that are elsewhere altogether.
+OTHER_ADDRESS = 0.2
+
+
+def street_spellings() -> dict[str, tuple[str, ...]]:
+    """Each street type or direction to the spellings clerks use for it (the USPS variants
+    scourgify reads): AVE → AV, AVE, AVEN, AVENU, AVENUE, AVN, AVNUE."""
+    groups: dict[str, set[str]] = {}
+    for spelling, standard in (*STREET_TYPE_ABBREVIATIONS.items(), *DIRECTIONAL_REPLACEMENTS.items()):
+        groups.setdefault(standard, {standard}).add(spelling)
+    return {spelling: tuple(sorted(group)) for group in groups.values() for spelling in group}
+
+
+STREET_SPELLINGS = street_spellings()
+UNIT_WORDS = ("STE", "SUITE", "#", "UNIT", "APT", "FL")
+BOX_SPELLINGS = ("PO BOX", "P.O. BOX", "P O BOX", "POB", "PO BOX #", "POST OFFICE BOX")
+
+
+def typed_address(address: str, rng: random.Random) -> str:
+    """A registered address line as a payment file has it: street types and directions spelt
+    out or abbreviated, a suite added or left off, a box written another way, now and then a
+    slip in the name or the number, an attention line, any case."""
+    words = address.upper().split()
+    if words[:2] == ["PO", "BOX"] and rng.random() < 0.5:
+        words[:2] = [rng.choice(BOX_SPELLINGS)]
+    for i, word in enumerate(words):
+        if i and word in STREET_SPELLINGS and rng.random() < 0.4:
+            words[i] = rng.choice(STREET_SPELLINGS[word])
+    units = [i for i, word in enumerate(words) if word in UNIT_WORDS]
+    roll = rng.random()
+    if units and roll < 0.3:
+        words = words[: units[0]]  # the suite left off
+    elif not units and roll < 0.2:
+        words += [rng.choice(UNIT_WORDS), str(rng.randint(1, 999))]
+    slip = rng.random()
+    long_words = [i for i, word in enumerate(words[1:], start=1) if len(word) >= 5 and word.isalpha()]
+    if slip < 0.05 and long_words:
+        i = rng.choice(long_words)
+        words[i] = typo(words[i], rng)
+    elif slip < 0.07 and words[0].isdigit() and len(words[0]) > 1:
+        words[0] = words[0][::-1] if len(set(words[0])) > 1 else words[0] + "0"  # digits swapped or one more
+    lines = [" ".join(words)]
+    if rng.random() < 0.05:
+        lines.insert(0, rng.choice(("ATTN: ACCOUNTS PAYABLE", "C/O FINANCE DEPT")))
+    text = ", ".join(lines)
+    return rng.choice((text, text.title()))
+
+
+def payee_address(
+    place: dict[str, str | None], own: str, streets: list[str], rng: random.Random
+) -> str | None:
+    """The address lines of a payee with these place fields whose own address is ``own`` ('' for
+    one of unknown address: a street of someone else's, as good as any)."""
+    given = "postal_code" if place["postal_code"] else "city" if place["city"] else "state" if place["state"] else "none"
+    if rng.random() >= ADDRESS_GIVEN[given]:
+        return None
+    if not own or rng.random() < OTHER_ADDRESS:
+        own = rng.choice(streets) if rng.random() < 0.5 else f"PO BOX {rng.randint(1, 99999)}"
+    return typed_address(own, rng)
 
 
 def _half(text: str, salt: int) -> bool:
@@ -507,17 +577,6 @@ def _word_substituted(name: str, vocabulary: dict[int, list[str]], rng: random.R
     return " ".join(words)
 
 
-def _sub_body(name: str, other: str) -> str | None:
-    """The name with the kind of another body after it ("TILLMAN COUNTY SHERIFFS OFFICE",
-    "NEMAHA COUNTY LEADERSHIP", "CHRIST HOUSE CHURCH"): a body of its own, neither an
-    affiliate nor a descriptor tail. The kind is the last word of another listed name."""
-    kinds = [word for word in normalize_name(other).key.split() if word.isalpha() and len(word) >= 4]
-    key = normalize_name(name).key
-    if not kinds or kinds[-1] in DESCRIPTOR_TAIL_WORDS or kinds[-1] in key.split():
-        return None
-    return f"{key} {kinds[-1]}"
-
-
 def _world_namesake(supplier: Supplier, rng: random.Random) -> str | None:
     """A company's name when it is an acronym or one or two everyday words ("HARRIS", "TCI",
     "HOMEWARD BOUND"): the name of many holders outside any list, of which this payee is one."""
@@ -541,14 +600,16 @@ def open_world_examples(
 ) -> list[Example]:
     """Payees of an open world: most are not in the index (absent suppliers, which often share a
     name with an indexed one; persons; made-up businesses; an indexed name with an affiliated
-    body's words, another body's closing words, one real word changed or one word in place of
-    another; a foreign manufacturer's name with a US form and place; an acronym or everyday
+    body's words, one real word changed or one word in place of another; a foreign manufacturer's name with a US form and place; an acronym or everyday
     company name of another holder), the rest are indexed suppliers written noisily, some with
     a descriptor tail."""
+    # Addresses from a generator of their own: a seed draws the same names and places with them as without.
+    typing = random.Random(str(rng.getstate()[1][:8]))
     random.seed(rng.random())  # the names package draws from the global generator
     sample = rng.sample(indexed, min(50_000, len(indexed)))
     all_names = [supplier.name for supplier in sample]
     cities = [(supplier.city, supplier.state) for supplier in sample if supplier.city]
+    streets = [supplier.address for supplier in sample if supplier.address[:1].isdigit()]
     words = sorted({word for name in all_names[:5000] for word in name.upper().split() if word.isalpha()})
     vocabulary: dict[int, list[str]] = {}
     for word in sorted({w for name in all_names for w in name.upper().split()}):
@@ -564,14 +625,13 @@ def open_world_examples(
     by_category_indexed, by_category_absent = pools(indexed), pools(absent)
     everyday_companies = [s for s in by_category_indexed["business"] if _world_namesake(s, rng) is not None]
     kinds = ("present", "absent", "person", "made_up", "affiliated", "real_word_edit", "foreign_namesake",
-             "descriptor_tail", "absent_descriptor_tail", "near_name", "word_substituted", "sub_body",
-             "world_namesake")
+             "descriptor_tail", "absent_descriptor_tail", "near_name", "word_substituted", "world_namesake")
     examples = []
     while len(examples) < count:
         # A payment file's payees: most in no supplier list (small businesses, persons, namesakes
         # of listed bodies), and the listed ones are businesses and public bodies as often as
         # nonprofits, whatever their share of the list.
-        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4, 4, 4, 0, 2))[0]
+        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4, 4, 4, 2))[0]
         is_present = kind in ("present", "descriptor_tail")
         category = rng.choices(CATEGORIES, weights=PAYEE_CATEGORY_MIX)[0]
         if category == "business" and rng.random() < US_VENDOR_SHARE:
@@ -579,11 +639,13 @@ def open_world_examples(
         supplier = rng.choice((by_category_indexed if is_present else by_category_absent)[category])
         truth = supplier.supplier_id if is_present else None
         moved = 0.5 if HolderKind.of(supplier, normalize_name(supplier.name)).national else 0.05
-        place = located(supplier, cities, rng, moved)
+        place, elsewhere = located(supplier, cities, rng, moved)
+        own_address = "" if elsewhere else supplier.address  # elsewhere: at an address of its own
         if kind == "person":
             city, state = rng.choice(cities)
             name = _person_name(rng)
             place = {"city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         elif kind == "made_up":
             name = _made_up_business(words, rng)
         elif kind == "affiliated":
@@ -599,12 +661,10 @@ def open_world_examples(
             if edited is None:
                 continue
             name = edited
-        elif kind in ("word_substituted", "sub_body", "world_namesake"):
+        elif kind in ("word_substituted", "world_namesake"):
             namesake = rng.choice(by_category_indexed[category])
             if kind == "word_substituted":
                 edited = _word_substituted(namesake.name, vocabulary, rng)
-            elif kind == "sub_body":
-                edited = _sub_body(namesake.name, rng.choice(all_names))
             else:
                 edited = _world_namesake(rng.choice(everyday_companies), rng)
             if edited is None:
@@ -612,15 +672,17 @@ def open_world_examples(
             # As written, but for the case: a slip could drop or cut the very words that differ.
             name = rng.choice((edited, edited.lower(), edited.title()))
             city, state = rng.choice(cities)
-            # A sibling or sub-body is near its namesake (same town, another ZIP); another
+            # A sibling body is near its namesake (same town, another ZIP and street); another
             # holder of an everyday company name is anywhere.
             place = {**located(namesake, cities, rng), "postal_code": None} if kind != "world_namesake" else {
                 "city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         elif kind == "foreign_namesake":
             core = normalize_name(rng.choice(foreign).name).key
             name = f"{core} {rng.choice(('INC', 'LLC', 'CORP'))}"
             city, state = rng.choice(cities)
             place = {"city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         else:
             source = supplier.name
             if supplier.alt_name and rng.random() < 0.1:  # its other name, alone or as "X DBA Y"
@@ -639,7 +701,8 @@ def open_world_examples(
         if (truth is None and kind not in ("foreign_namesake", "world_namesake") and index_keys is not None
                 and _names_an_indexed_supplier(name, index_keys)):
             continue
-        examples.append(Example(name, **place, truth=truth, kind=kind, default_state=default_state))
+        address = payee_address(place, own_address, streets, typing)
+        examples.append(Example(name, **place, truth=truth, kind=kind, default_state=default_state, address=address))
     return examples
 
 
@@ -706,12 +769,14 @@ AGAINST_ONLY = frozenset({
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",
     "common_name_government", "common_name_business", "log_namesakes_unplaced", "log_namesakes_state_pinned",
-    "short_name", "ends_in_joiner",
+    "short_name", "ends_in_joiner", "street_conflicts",
 })
 
 
 # ... and evidence that can only count for one.
-FOR_ONLY = frozenset({"state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names"})
+FOR_ONLY = frozenset({
+    "state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names", "street_agrees",
+})
 
 
 def fit_softmax(
@@ -873,10 +938,11 @@ def write_slice(args: argparse.Namespace) -> None:
                 writer.writerow([getattr(supplier, field) for field in SUPPLIER_FIELDS])
     with (SLICE_DIR / "payees.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["kind", "name", "city", "state", "postal_code", "default_state", "truth"])
+        writer.writerow(["kind", "name", "address", "city", "state", "postal_code", "default_state", "truth"])
         for example in examples:
-            writer.writerow([example.kind, example.name, example.city or "", example.state or "",
-                             example.postal_code or "", example.default_state or "", example.truth or ""])
+            writer.writerow([example.kind, example.name, example.address or "", example.city or "",
+                             example.state or "", example.postal_code or "", example.default_state or "",
+                             example.truth or ""])
     print(f"wrote {len(examples)} payees and {len(keep)} suppliers to {SLICE_DIR}")
 
 

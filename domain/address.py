@@ -58,6 +58,7 @@ _OCCUPANCY_WORDS = frozenset(OCCUPANCY_TYPE_ABBREVIATIONS) | frozenset(OCCUPANCY
 }
 _DIRECTIONS = frozenset(DIRECTIONAL_REPLACEMENTS) | frozenset(DIRECTIONAL_REPLACEMENTS.values())
 _STREET_TYPES = frozenset(STREET_TYPE_ABBREVIATIONS)
+_STANDARD_STREET_WORDS = {**STREET_TYPE_ABBREVIATIONS, **DIRECTIONAL_REPLACEMENTS}
 _CITY_SIMILAR = 90.0
 _STREET_SIMILAR = 88.0
 _CACHE_SIZE = 65_536
@@ -322,15 +323,18 @@ def _street_key(parts: list[str]) -> str | None:
         if box:
             return f"PO BOX {box.group(1)}"
         tokens = text.replace("#", " # ").split()
-        if not tokens or not tokens[0][:1].isdigit():
-            continue
+        if not tokens or not tokens[0][:1].isdigit() or tokens[1:2] and tokens[1] in _OCCUPANCY_WORDS:
+            continue  # no number, or a unit line ("2ND FLOOR", "3 STE"): the street may follow
         words = []
         for token in tokens[1:]:
             if token in _OCCUPANCY_WORDS:
                 break
             words.append(token)
-        # Without type and direction, unless they are the whole name ("100 N ST", "12 AVENUE B").
-        name = [word for word in words if word not in _DIRECTIONS and word not in _STREET_TYPES] or words
+        # Without type and direction, unless they are the whole name ("100 N ST", "12 AVENUE B"):
+        # then in their standard forms, so that "FORT STREET MALL" is "FT ST MALL" either way.
+        name = [word for word in words if word not in _DIRECTIONS and word not in _STREET_TYPES] or [
+            _STANDARD_STREET_WORDS.get(word, word) for word in words
+        ]
         number = tokens[0].rstrip("-")
         return f"{number} {' '.join(name)}".strip() if name else number
     return None
@@ -341,6 +345,12 @@ def _city_key(city: str | None) -> str | None:
     if not text:
         return None
     return " ".join(CITY_ABBREVIATIONS.get(word, word) for word in text.split())
+
+
+def street_key(lines: Sequence[str] | str | None) -> str | None:
+    """The street part of ``address_key`` alone: what the supplier index keeps per supplier (its
+    place it has already) and compares the payee's against."""
+    return _street_key(_take_attention(_split_lines(lines))[0])
 
 
 def address_key(
@@ -379,15 +389,19 @@ class AddressAgreement:
         return any(value != "unknown" for value in (self.street, self.postal, self.city))
 
 
-def _street_agreement(payee: str | None, supplier: str | None) -> Agreement:
+def street_agreement(payee: str | None, supplier: str | None) -> Agreement:
+    """Two street keys: the same number and a name alike, or not (never ``near``)."""
     if not payee or not supplier:
         return "unknown"
     if payee == supplier:
         return "agree"
+    payee_box, supplier_box = payee.startswith("PO BOX"), supplier.startswith("PO BOX")
+    if payee_box != supplier_box:
+        return "unknown"  # a box and a street can both be the supplier's: no evidence either way
+    if payee_box:
+        return "disagree"  # box numbers are the same or another box: no spelling to forgive
     payee_number, _, payee_name = payee.partition(" ")
     supplier_number, _, supplier_name = supplier.partition(" ")
-    if payee.startswith("PO BOX") != supplier.startswith("PO BOX"):
-        return "unknown"  # a box and a street can both be the supplier's: no evidence either way
     if payee_number != supplier_number:
         return "disagree"
     if not payee_name or not supplier_name:
@@ -411,4 +425,4 @@ def compare_addresses(payee: AddressKey, supplier: AddressKey) -> AddressAgreeme
         )
     else:
         city = "unknown"
-    return AddressAgreement(_street_agreement(payee.street, supplier.street), postal, city)
+    return AddressAgreement(street_agreement(payee.street, supplier.street), postal, city)

@@ -271,6 +271,7 @@ def enrich(
     match = index.match(
         record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
         country=record.country, default_state=default_state, default_country=default_country,
+        address_lines=record.address_lines,
     )
     alias = index.get(decided.match.supplier_id) if decided.match and decided.match.supplier_id else None
     decided_match = apply_match_decision(match_block(match), decided.match, alias)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein
 
+from domain.address import Agreement
 from domain.matching.world import JOINERS, is_real_word
 from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
 from domain.suppliers import Supplier
@@ -40,10 +41,10 @@ FEATURES = (
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
-    # of the places (shared by namesakes at one place)
+    # of the places (the street per supplier, the rest shared by namesakes at one place)
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
     "national_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
-    "local_nonprofit_unplaced", "local_government_unplaced",
+    "local_nonprofit_unplaced", "local_government_unplaced", "street_agrees", "street_conflicts",
     # of the query
     "query_information", "log_namesakes_unplaced", "log_namesakes_state_pinned", "short_name", "ends_in_joiner",
 )
@@ -51,8 +52,8 @@ FEATURES = (
 WEIGHTS = (
     -3.1553, 4.6122, -3.4878, 3.5886, -0.5947, 0.9540, -1.7411, -0.4221, -2.0190, -1.9193, -1.9616, -2.7542,
     0.0000, -4.9099, -6.5008, -2.5514, 3.0963, -2.1602, -0.8829, -1.7233, -0.5590, -0.7736, 1.5003, -2.2116,
-    0.8300, -1.9130, 2.7523, -1.1954, -1.9371, -4.5480, 2.1509, -2.4190, -1.3924, -0.8475, 0.4140, -0.9938,
-    0.0000, -1.6197, -0.2761,
+    0.8300, -1.9130, 2.7523, -1.1954, -1.9371, -4.5480, 2.1509, -2.4190, -1.3924, -0.8475, 2.3229, -1.6737,
+    0.4140, -0.9938, 0.0000, -1.6197, -0.2761,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -129,6 +130,7 @@ class QueryPlace(NamedTuple):
     default_country: str
     city_in_name: bool = False  # "TOWN OF SHARON" in Sharon: the city agrees by the name alone
     country_from_name: bool = False  # "ACME AMERICA": a country, but no place to pin a local body
+    street: str | None = None  # the street key of the payee's address lines (domain.address.street_key)
 
     @classmethod
     def of(
@@ -137,9 +139,13 @@ class QueryPlace(NamedTuple):
         country: str | None = None,
         default_state: str | None = None,
         default_country: str | None = None,
+        street: str | None = None,
     ) -> QueryPlace:
         given = country_code(country) or ("US" if location.state in US_STATE_CODES else "")
-        return cls(location, given, Location.of(None, default_state, None).state, country_code(default_country))
+        return cls(
+            location, given, Location.of(None, default_state, None).state, country_code(default_country),
+            street=street,
+        )
 
     @classmethod
     def for_payee(
@@ -149,10 +155,11 @@ class QueryPlace(NamedTuple):
         country: str | None = None,
         default_state: str | None = None,
         default_country: str | None = None,
+        street: str | None = None,
     ) -> QueryPlace:
         """Where a payee of this name is: the record's place, else what the name itself says."""
         named = "" if country else country_in_name(name)
-        place = cls.of(location, country or named, default_state, default_country)
+        place = cls.of(location, country or named, default_state, default_country, street)
         return place.naming(name.tokens)._replace(country_from_name=bool(named))
 
     def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
@@ -368,18 +375,22 @@ def location_features(query: Location, supplier: Location) -> tuple[float, ...]:
 
 
 def place_features(
-    query: QueryPlace, location: Location, holder: HolderKind, name_commonness: float
+    query: QueryPlace, location: Location, holder: HolderKind, name_commonness: float, street: Agreement = "unknown"
 ) -> tuple[float, ...]:
-    """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``)."""
+    """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``); ``street`` is the
+    payee's street against the supplier's (``domain.address.street_agreement``)."""
     values = list(location_features(query.location, location))
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
+    # "123 MAIN" in another state, town or ZIP is another street of that name.
+    street_agrees = float(street == "agree" and not (values[1] or values[3] or values[5]))
+    street_conflicts = float(street == "disagree")
     national_conflict = 0.0
-    if holder.national and (values[1] or values[3] or values[5]):
+    if holder.national and (values[1] or values[3] or values[5] or street_conflicts):
         # A national body paid at a regional office: its registry address is its head office.
         # A federal agency is one body wherever it is paid; a nonprofit of national name may
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
-        values[1] = values[3] = values[5] = 0.0
+        values[1] = values[3] = values[5] = street_conflicts = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
     country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0
@@ -400,7 +411,7 @@ def place_features(
             local_government = name_commonness
     return (
         *values, national_conflict, country_conflicts, default_agrees, default_conflicts,
-        local_nonprofit, local_government,
+        local_nonprofit, local_government, street_agrees, street_conflicts,
     )
 
 
@@ -481,6 +492,7 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
         ("legal_form_conflict", "legal forms conflict"),
         ("kind_conflict", "payee is a company, supplier is not"),
         ("country_conflicts", "countries differ"),
+        ("street_conflicts", "street differs"),
         ("national_place_conflict", "national body paid elsewhere"),
         ("local_nonprofit_unplaced", "nothing places the payee; local nonprofit with an everyday name"),
     ):
@@ -490,7 +502,7 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
         parts.append("each name has a word the other lacks")
     elif named["payee_words_unmatched"] >= WORD_SHARE_MENTIONED:
         parts.append("the payee has words the name lacks")
-    agreed = [place_name for place_name in ("city", "state", "postal") if named[f"{place_name}_agrees"]]
+    agreed = [place_name for place_name in ("street", "city", "state", "postal") if named[f"{place_name}_agrees"]]
     if agreed:
         parts.append(f"{' and '.join(agreed)} agree")
     elif not place.placed:

@@ -16,7 +16,7 @@ How a payee is matched:
 3. Each supplier behind a candidate name gets the features of ``domain.matching.features``:
    evidence from the name (similarity, IDF-weighted coverage, exact or a slip away, a real
    word changed into another, an affiliated body's word on one side), from the holder (legal
-   form and organisation kind agreement), from the places (state, city, ZIP, country, the
+   form and organisation kind agreement), from the places (street, state, city, ZIP, country, the
    source's default place, a local body with an everyday name and nothing placing the payee)
    and from the query (how informative and how common in the wider world its name is). A
    softmax with a "none of these" option at utility 0 turns utilities into probabilities.
@@ -34,13 +34,15 @@ import gc
 import hashlib
 import heapq
 import math
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
+from domain.address import street_agreement, street_key
 from domain.matching import features as F
 from domain.matching.features import (
     FEATURES,
@@ -88,6 +90,7 @@ MAX_TRIMMED_COMMONNESS = 0.7
 
 _UNKNOWN_PLACE = Location("", "", "")
 _CITY_AGREES = FEATURES.index("city_agrees") - PLACE_START
+_STREET_AGREES = FEATURES.index("street_agrees") - PLACE_START
 _POSTAL_AGREES = FEATURES.index("postal_agrees") - PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
@@ -128,6 +131,7 @@ class Entry:
     location: Location
     kind: HolderKind
     digest: int
+    street: str | None  # domain.address.street_key of the supplier's address, interned (namesakes share offices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +228,10 @@ def shared_kind(kind: HolderKind) -> HolderKind:
     return _HOLDER_KINDS.setdefault(kind, kind)
 
 
+def shared_street(street: str | None) -> str | None:
+    return sys.intern(street) if street else None
+
+
 def make_entry(supplier: Supplier) -> Entry:
     main = normalize_name(supplier.name)
     kind = HolderKind.of(supplier, main)
@@ -233,6 +241,7 @@ def make_entry(supplier: Supplier) -> Entry:
         location=Location.of(supplier.city, supplier.state, supplier.postal_code),
         kind=shared_kind(kind),
         digest=supplier_digest(supplier),
+        street=shared_street(street_key(supplier.address)),
     )
 
 
@@ -354,14 +363,17 @@ class SupplierIndex:
         country: str | None = None,
         default_state: str | None = None,
         default_country: str | None = None,
+        address_lines: Sequence[str] | str | None = None,
     ) -> MatchResult:
         """The supplier this payee is, or none. ``default_*`` is where the payee's source system
-        usually pays (weak evidence, used only where the record gives no state or country)."""
+        usually pays (weak evidence, used only where the record gives no state or country);
+        the street of ``address_lines`` is compared with each candidate's."""
         query = normalize_name(name)
         if not query.key:
             return _no_match(0.0, None, "no name to match")
         place = QueryPlace.for_payee(
-            query, Location.of(city, state, postal_code), country, default_state, default_country
+            query, Location.of(city, state, postal_code), country, default_state, default_country,
+            street_key(address_lines),
         )
         candidates = self.candidates(query, place)
         if not candidates:
@@ -451,15 +463,16 @@ class SupplierIndex:
             tokens = name_key.split()
             common = F.NameCommonness(commonness(tokens), commonness(tokens, US_STATE_NAME_WORDS))
             # Namesakes share a handful of places and kinds: score each once per name.
-            place_parts: dict[tuple[Location, HolderKind], tuple[tuple[float, ...], float]] = {}
+            place_parts: dict[tuple[Location, HolderKind, str], tuple[tuple[float, ...], float]] = {}
             holder_parts: dict[HolderKind, tuple[float, ...]] = {}
             places = []
             for supplier_id in holders:
                 entry = self.entries[supplier_id]
-                part_key = (entry.location, entry.kind)
+                street = street_agreement(place.street, entry.street)
+                part_key = (entry.location, entry.kind, street)
                 place_part = place_parts.get(part_key)
                 if place_part is None:
-                    values = F.place_features(place, entry.location, entry.kind, common.plain)
+                    values = F.place_features(place, entry.location, entry.kind, common.plain, street)
                     place_part = place_parts[part_key] = (values, F.dot(place_weights, values))
                 places.append((supplier_id, entry, place_part))
             # Suppliers that carry the name as their own, not as an alt name (a DBA or parent).
@@ -473,9 +486,9 @@ class SupplierIndex:
             ]
             alone_in_state = in_state[0] if len(in_state) == 1 else None
             for supplier_id, entry, (place_values, place_utility) in places:
-                # Many namesakes mean more unindexed ones too, unless the city or ZIP pins this one;
-                # the state alone pins it less (an unindexed namesake may share the state).
-                placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES]
+                # Many namesakes mean more unindexed ones too, unless the street, city or ZIP pins
+                # this one; the state alone pins it less (an unindexed namesake may share the state).
+                placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES] or place_values[_STREET_AGREES]
                 state_pinned = not placed and supplier_id == alone_in_state
                 unplaced = 0.0 if placed or state_pinned else namesakes
                 pinned_namesakes = namesakes if state_pinned else 0.0

@@ -12,17 +12,17 @@ import pickle
 from pathlib import Path
 
 from domain.matching.features import HolderKind, Location
-from domain.matching.index import Entry, SupplierIndex, shared_kind
+from domain.matching.index import Entry, SupplierIndex, shared_kind, shared_street
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3  # 3: entries carry their street key
 _DOMAIN = Path(__file__).resolve().parents[1]
-# Snapshots hold normalised names and holder kinds: the code that derived them is part of the format.
+# Snapshots hold normalised names, holder kinds and street keys: the code that derived them is part of the format.
 _DERIVATION_DIGEST = hashlib.blake2b(
     b"".join(
         path.read_bytes()
         for path in (
-            _DOMAIN / "normalize.py", _DOMAIN / "vocabulary.py", _DOMAIN / "suppliers.py",
+            _DOMAIN / "normalize.py", _DOMAIN / "vocabulary.py", _DOMAIN / "suppliers.py", _DOMAIN / "address.py",
             *sorted((_DOMAIN / "matching").glob("*.py")),
         )
     ),
@@ -41,6 +41,7 @@ def save(index: SupplierIndex, path: str | Path) -> None:
                 tuple(entry.location),
                 tuple(entry.kind),
                 entry.digest,
+                entry.street,
             )
             for entry in index.entries.values()
         ],
@@ -77,10 +78,10 @@ def restore(index: SupplierIndex, path: str | Path) -> SupplierIndex:
             raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
         if state.get("derivation") != _DERIVATION_DIGEST:
             raise ValueError("snapshot written by other normalisation code")
-        for values, names, place, kind, digest in state["rows"]:
+        for values, names, place, kind, digest, street in state["rows"]:
             supplier = Supplier(*values)
             index.entries[supplier.supplier_id] = Entry(
-                supplier, names, Location(*place), shared_kind(HolderKind(*kind)), digest
+                supplier, names, Location(*place), shared_kind(HolderKind(*kind)), digest, shared_street(street)
             )
     finally:
         if collecting:

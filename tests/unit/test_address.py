@@ -11,10 +11,13 @@ from domain.address import (
     address_key,
     compare_addresses,
     parse_address,
+    street_agreement,
+    street_key,
     supplier_address_key,
 )
 from domain.matching import SupplierIndex
 from domain.pipeline import enrich
+from domain.suppliers import Supplier
 from schemas.events import PayeeRecord
 
 
@@ -125,6 +128,18 @@ def test_agreement_decides_between_namesakes():
     assert (far.street, far.postal, far.city) == ("disagree", "disagree", "disagree")
 
 
+def test_street_keys_as_the_index_stores_and_compares_them():
+    assert street_key("828 FORT STREET MALL STE 100") == street_key(["828 Fort St Mall"]) == "828 FT ST MALL"
+    assert street_key(["ATTN: AP", "500 W Madison St, Chicago IL 60661"]) == "500 MADISON"
+    assert street_key(["Suite 400"]) is street_key("") is street_key(None) is None
+    assert street_key(["2nd Floor", "100 Main St"]) == street_key("3rd Fl, 100 Main Street") == "100 MAIN"
+    assert street_agreement("PO BOX 12345", "PO BOX 12345") == "agree"
+    # Box numbers one digit apart are other boxes, however alike they look.
+    assert street_agreement("PO BOX 12345", "PO BOX 12346") == "disagree"
+    assert street_agreement(street_key("4330 Crittenden Drv"), street_key("4330 CRITTENDEN DR")) == "agree"
+    assert street_agreement("4330 CRITTENDEN", "4303 CRITTENDEN") == "disagree"
+
+
 def test_unknown_when_a_side_lacks_the_part():
     payee = address_key([], "Louisville", None)
     supplier = supplier_address_key("PO BOX 43443", "LOUISVILLE", "40253")
@@ -149,3 +164,15 @@ def test_the_result_carries_the_address_block():
     assert "address" in enrichment.timings_ms
     bare = PayeeRecord(source_system="ap", source_record_id="2", payee_name="ACME TOOLS INC")
     assert enrich(bare, index).address is None
+
+
+def test_the_pipeline_matches_on_the_records_street():
+    index = SupplierIndex()
+    for supplier_id, address in (("N1", "4330 CRITTENDEN DR"), ("N2", "1200 BERRY BLVD")):
+        index.upsert(Supplier(supplier_id=supplier_id, name="GRACE COMMUNITY CHURCH", address=address,
+                              city="LOUISVILLE", state="KY", postal_code="40209", country="US", category="nonprofit"))
+    fields = {"source_system": "ap", "payee_name": "Grace Community Church", "city": "Louisville", "state": "KY",
+              "postal_code": "40209"}
+    placed = enrich(PayeeRecord(source_record_id="1", address_lines=["1200 Berry Boulevard"], **fields), index)
+    assert placed.match.decision == "matched" and placed.match.supplier_id == "N2"
+    assert enrich(PayeeRecord(source_record_id="2", **fields), index).match.decision == "ambiguous"

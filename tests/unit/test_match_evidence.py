@@ -339,3 +339,87 @@ def test_an_acronym_company_registered_abroad_is_not_a_us_payee():
     result = index.match("TCI AMERICA")
     assert result.decision != "matched"
     assert evidence_of(result)["country_conflicts"] < 0
+
+
+# ---------------------------------------------------------------------------- the street
+
+
+def church(supplier_id: str, address: str, postal_code: str, city: str = "LOUISVILLE") -> Supplier:
+    return Supplier(supplier_id=supplier_id, name="GRACE COMMUNITY CHURCH", alt_name="", address=address,
+                    city=city, state="KY", postal_code=postal_code, country="US", category="nonprofit", code="X20")
+
+
+NAMESAKES = (
+    church("N1", "4330 CRITTENDEN DR", "40209"),
+    church("N2", "1200 BERRY BLVD STE 4", "40209"),  # same name, same ZIP, another street
+    church("N3", "PO BOX 43443", "40245"),
+)
+
+
+def place_values(place: F.QueryPlace, location: F.Location, street: str, supplier: Supplier) -> dict[str, float]:
+    return dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                    F.place_features(place, location, kind(supplier), 0.5, street), strict=True))  # type: ignore[arg-type]
+
+
+def test_street_agreement_counts_only_where_the_rest_of_the_place_does_not_disagree():
+    louisville = F.Location.of("LOUISVILLE", "KY", "40209")
+    payee = F.QueryPlace.of(louisville)
+    assert place_values(payee, louisville, "agree", NAMESAKES[0])["street_agrees"] == 1.0
+    # "4330 CRITTENDEN" in another town or ZIP is another street of that name.
+    elsewhere = F.QueryPlace.of(F.Location.of("LEXINGTON", "KY", None))
+    assert place_values(elsewhere, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
+    other_zip = F.QueryPlace.of(F.Location.of(None, None, "40245"))
+    assert place_values(other_zip, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
+    against = place_values(payee, louisville, "disagree", NAMESAKES[0])
+    assert against["street_conflicts"] == 1.0 and against["street_agrees"] == 0.0
+    unknown = place_values(payee, louisville, "unknown", NAMESAKES[0])
+    assert unknown["street_agrees"] == unknown["street_conflicts"] == 0.0
+    # A national body's registered street is its head office: another street is no conflict.
+    national = Supplier(supplier_id="N9", name="NATIONAL WETLANDS FOUNDATION", address="1 MAIN ST", state="MT",
+                        country="US", category="nonprofit")
+    head_office = place_values(payee, F.Location.of("MISSOULA", "MT", None), "disagree", national)
+    assert head_office["street_conflicts"] == 0.0 and head_office["national_place_conflict"] == 1.0
+
+
+def test_the_index_keeps_each_suppliers_street_key_from_upsert():
+    index = index_of(*NAMESAKES, holder("G1", "TOWN OF SHARON", "government"))
+    assert [index.entries[n].street for n in ("N1", "N2", "N3", "G1")] == [
+        "4330 CRITTENDEN", "1200 BERRY", "PO BOX 43443", None,
+    ]
+
+
+def test_street_and_zip_decide_between_namesakes_at_one_place():
+    index = index_of(*NAMESAKES)
+    place = {"city": "Louisville", "state": "KY", "postal_code": "40209"}
+    assert index.match("Grace Community Church", **place).decision == "ambiguous"
+    result = index.match("Grace Community Church", **place, address_lines=["4330 Crittenden Drive, Suite 2"])
+    assert result.decision == "matched" and result.supplier_id == "N1", result
+    assert evidence_of(result)["street_agrees"] > 0
+    assert "street" in result.reason
+    runner = next(view for view in result.candidates if view.supplier_id == "N2")
+    assert {term.feature: term.contribution for term in runner.evidence}["street_conflicts"] < 0
+    # The street and the ZIP without city or state say as much.
+    bare = index.match("GRACE COMMUNITY CHURCH", postal_code="40209", address_lines="4330 N Crittenden Dr")
+    assert bare.decision == "matched" and bare.supplier_id == "N1"
+
+
+def test_another_street_is_evidence_against():
+    index = index_of(Supplier(supplier_id="Q1", name="QUORVANTIX INC", address="12 ELM ST", city="AUSTIN",
+                              state="TX", postal_code="78701", country="US", category="business"))
+    plain = index.match("Quorvantix Inc", city="Austin", state="TX")
+    moved = index.match("Quorvantix Inc", city="Austin", state="TX", address_lines=["900 Oak Avenue"])
+    assert evidence_of(moved)["street_conflicts"] < 0
+    assert moved.score < plain.score
+    assert "street differs" in moved.reason or moved.decision != "matched"
+
+
+@pytest.mark.parametrize("lines", [
+    None, [], "", ["ATTN: ACCOUNTS PAYABLE"], ["Suite 400"], ["P.O. Box 77"], ["c/o Finance"], ["???"],
+])
+def test_messy_or_incomparable_address_lines_are_neutral(lines):
+    index = index_of(*NAMESAKES[:2])  # both at a street: a box is no evidence for or against
+    place = {"city": "Louisville", "state": "KY", "postal_code": "40209"}
+    without = index.match("Grace Community Church", **place)
+    with_lines = index.match("Grace Community Church", **place, address_lines=lines)
+    # A box against a street, or no street number at all: neither for nor against anyone.
+    assert with_lines == without

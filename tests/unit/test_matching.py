@@ -296,6 +296,9 @@ def test_snapshot_round_trip(index, tmp_path):
     assert loaded.index_version == index.index_version
     for query in [("Junpier Networks",), ("AMERICAN LEGION", "Homer", "AK"), ("AMERICAN LEGION",)]:
         assert loaded.match(*query) == index.match(*query)
+    assert loaded.entries == index.entries  # street keys included
+    on_a_street = {"city": "Anchorage", "state": "AK", "address_lines": ["923 West 11th Avenue"]}
+    assert loaded.match("AMERICAN LEGION", **on_a_street) == index.match("AMERICAN LEGION", **on_a_street)
     loaded.upsert(supplier("NEW1", "BRAND NEW THING"))
     assert_matched(loaded.match("Brand New Thing"), "NEW1")
 
