@@ -674,7 +674,7 @@ def open_world_examples(
             city, state = rng.choice(cities)
             # A sibling body is near its namesake (same town, another ZIP and street); another
             # holder of an everyday company name is anywhere.
-            place = {**located(namesake, cities, rng), "postal_code": None} if kind != "world_namesake" else {
+            place = {**located(namesake, cities, rng)[0], "postal_code": None} if kind != "world_namesake" else {
                 "city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
             own_address = ""
         elif kind == "foreign_namesake":
