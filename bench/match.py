@@ -9,9 +9,10 @@ Closed world: every dev query is a noisy copy of a name in the index (or marked 
 Open world: the index holds half of the supplier list (nonprofits and government bodies of
 half of the states, the manufacturers by half of the names) and the payees are drawn as a
 payment file has them: most in no list (the other half's suppliers, many of them namesakes
-of indexed ones; persons; made-up businesses; an indexed name with an affiliated body's words
-or a real word changed; a foreign manufacturer's name with a US form), the rest indexed
-suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
+of indexed ones; persons; made-up businesses; an indexed name with an affiliated body's words,
+a real word changed or one word in place of another; a foreign manufacturer's name with a US
+form; a company name that is an acronym or everyday words, as the many holders outside any
+list carry it), the rest indexed suppliers written noisily (typos, truncation, legal forms, dropped and swapped words,
 abbreviations, descriptor tails), with and without place. Some carry address lines (most of
 those with a ZIP, few with a state alone): a supplier's payee its registered street as typed, or
 now and then a remit-to box or another office; a namesake its own street. Every match on an
@@ -59,7 +60,7 @@ from domain.matching import (  # noqa: E402
     usable_alt_name,
 )
 from domain.matching.features import HolderKind  # noqa: E402
-from domain.matching.world import is_real_word  # noqa: E402
+from domain.matching.world import JOINERS, is_real_word  # noqa: E402
 from domain.normalize import ABBREVIATIONS, loose_keys, normalize_name  # noqa: E402
 from domain.suppliers import SUPPLIER_FIELDS, RowError, Supplier, read_suppliers_csv  # noqa: E402
 
@@ -390,10 +391,10 @@ class Example:
         )
 
     def place(self) -> QueryPlace:
-        return QueryPlace.of(
-            Location.of(self.city, self.state, self.postal_code),
+        return QueryPlace.for_payee(
+            normalize_name(self.name), Location.of(self.city, self.state, self.postal_code),
             default_state=self.default_state, default_country=self.default_country, street=street_key(self.address),
-        ).naming(normalize_name(self.name).tokens)
+        )
 
 
 def located(
@@ -560,6 +561,34 @@ def _invented_word_changed(name: str, rng: random.Random) -> str | None:
     return " ".join(words)
 
 
+def _word_substituted(name: str, vocabulary: dict[int, list[str]], rng: random.Random) -> str | None:
+    """The name with one of its words in place of another real word, no slip away from it: a
+    sibling body ("MADISON CENTRAL BAND BOOSTERS" / "MADISON SOUTHERN BAND BOOSTERS")."""
+    words = normalize_name(name).key.split()
+    positions = [i for i, word in enumerate(words) if word.isalpha() and len(word) >= 3 and word not in JOINERS]
+    if len(words) < 2 or not positions:
+        return None
+    i = rng.choice(positions)
+    lengths = [length for length in vocabulary if abs(length - len(words[i])) <= 3]
+    other = rng.choice(vocabulary[rng.choice(lengths)])
+    if fuzz.ratio(other, words[i]) >= 50:  # a word a slip away reads as a typo of it
+        return None
+    words[i] = other
+    return " ".join(words)
+
+
+def _world_namesake(supplier: Supplier, rng: random.Random) -> str | None:
+    """A company's name when it is an acronym or one or two everyday words ("HARRIS", "TCI",
+    "HOMEWARD BOUND"): the name of many holders outside any list, of which this payee is one."""
+    key = normalize_name(supplier.name).key
+    words = key.split()
+    short = len(key.replace(" ", "")) <= 4
+    everyday = len(words) <= 2 and all(word.isalpha() and is_real_word(word) for word in words)
+    if not key or not (short or everyday):
+        return None
+    return f"{key} {rng.choice(('', 'INC', 'LLC', 'CO', 'CORP'))}".strip()
+
+
 def _names_an_indexed_supplier(name: str, index_keys: frozenset[str]) -> bool:
     key = normalize_name(name).key
     return key in index_keys or any(reading in index_keys for reading in loose_keys(key))
@@ -571,8 +600,9 @@ def open_world_examples(
 ) -> list[Example]:
     """Payees of an open world: most are not in the index (absent suppliers, which often share a
     name with an indexed one; persons; made-up businesses; an indexed name with an affiliated
-    body's words or one real word changed; a foreign manufacturer's name with a US form and
-    place), the rest are indexed suppliers written noisily, some with a descriptor tail."""
+    body's words, one real word changed or one word in place of another; a foreign manufacturer's name with a US form and place; an acronym or everyday
+    company name of another holder), the rest are indexed suppliers written noisily, some with
+    a descriptor tail."""
     # Addresses from a generator of their own: a seed draws the same names and places with them as without.
     typing = random.Random(str(rng.getstate()[1][:8]))
     random.seed(rng.random())  # the names package draws from the global generator
@@ -593,14 +623,15 @@ def open_world_examples(
         return grouped
 
     by_category_indexed, by_category_absent = pools(indexed), pools(absent)
+    everyday_companies = [s for s in by_category_indexed["business"] if _world_namesake(s, rng) is not None]
     kinds = ("present", "absent", "person", "made_up", "affiliated", "real_word_edit", "foreign_namesake",
-             "descriptor_tail", "absent_descriptor_tail", "near_name")
+             "descriptor_tail", "absent_descriptor_tail", "near_name", "word_substituted", "world_namesake")
     examples = []
     while len(examples) < count:
         # A payment file's payees: most in no supplier list (small businesses, persons, namesakes
         # of listed bodies), and the listed ones are businesses and public bodies as often as
         # nonprofits, whatever their share of the list.
-        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4, 4))[0]
+        kind = rng.choices(kinds, weights=(30, 25, 10, 15, 3, 4, 4, 5, 4, 4, 4, 2))[0]
         is_present = kind in ("present", "descriptor_tail")
         category = rng.choices(CATEGORIES, weights=PAYEE_CATEGORY_MIX)[0]
         if category == "business" and rng.random() < US_VENDOR_SHARE:
@@ -630,6 +661,22 @@ def open_world_examples(
             if edited is None:
                 continue
             name = edited
+        elif kind in ("word_substituted", "world_namesake"):
+            namesake = rng.choice(by_category_indexed[category])
+            if kind == "word_substituted":
+                edited = _word_substituted(namesake.name, vocabulary, rng)
+            else:
+                edited = _world_namesake(rng.choice(everyday_companies), rng)
+            if edited is None:
+                continue
+            # As written, but for the case: a slip could drop or cut the very words that differ.
+            name = rng.choice((edited, edited.lower(), edited.title()))
+            city, state = rng.choice(cities)
+            # A sibling body is near its namesake (same town, another ZIP and street); another
+            # holder of an everyday company name is anywhere.
+            place = {**located(namesake, cities, rng)[0], "postal_code": None} if kind != "world_namesake" else {
+                "city": rng.choice((city, None)), "state": rng.choice((state, None)), "postal_code": None}
+            own_address = ""
         elif kind == "foreign_namesake":
             core = normalize_name(rng.choice(foreign).name).key
             name = f"{core} {rng.choice(('INC', 'LLC', 'CORP'))}"
@@ -651,7 +698,7 @@ def open_world_examples(
             default_state = home if home and rng.random() < 0.85 else rng.choice(states)
         # Made up, yet the name of an indexed supplier: it would be mislabelled (a foreign
         # namesake carries the indexed name by construction; its legal form and place differ).
-        if (truth is None and kind != "foreign_namesake" and index_keys is not None
+        if (truth is None and kind not in ("foreign_namesake", "world_namesake") and index_keys is not None
                 and _names_an_indexed_supplier(name, index_keys)):
             continue
         address = payee_address(place, own_address, streets, typing)
@@ -716,7 +763,9 @@ def log_likelihood(groups: list[Group], weights: list[float], l2: float) -> floa
 # Evidence that can only count against a match: a fit that gives one of these the other sign
 # has learnt an artefact of the synthetic world (they are then held at 0 and the rest refitted).
 AGAINST_ONLY = frozenset({
-    "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "legal_form_conflict", "kind_conflict",
+    "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "words_substituted",
+    "payee_words_unmatched",
+    "legal_form_conflict", "kind_conflict",
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",
     "common_name_government", "common_name_business", "log_namesakes_unplaced", "log_namesakes_state_pinned",

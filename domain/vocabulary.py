@@ -53,6 +53,11 @@ LEGAL_FORMS_ALSO_WORDS = frozenset("AS SE SPA ZOO SPZOO".split())
 # Legal forms that are also everyday abbreviations (Colorado, Pennsylvania, "Attorney General"):
 # they count as a legal form only as the last word of a longer name.
 LEGAL_FORMS_ALSO_ABBREVIATIONS = frozenset("CO PA SA AG AS AB NV BV SE CV SL KK OY NA".split())
+# Families of forms no US company takes: a holder of one is registered abroad whatever a
+# registry's country field says, and a payee writing one is paid abroad.
+FOREIGN_LEGAL_FAMILIES = frozenset(
+    {"plc", "gmbh", "ag", "kg", "sa", "ulc", "srl", "sl", "bv", "nv", "nordic", "kk", "pty", "asian", "latin"}
+)
 # Families only companies run for profit have: a nonprofit or a government body is none of them.
 FOR_PROFIT_FAMILIES = frozenset({"llc", "partnership", "professional", "bank"})
 

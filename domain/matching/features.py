@@ -24,9 +24,11 @@ from domain.suppliers import Supplier
 from domain.vocabulary import (
     AFFILIATED_BODY_WORDS,
     FOR_PROFIT_FAMILIES,
+    FOREIGN_LEGAL_FAMILIES,
     LEGAL_FORM_FAMILY,
     NATIONAL_BODY_WORDS,
     US_COUNTRY_NAMES,
+    US_COUNTRY_WORDS,
     US_STATE_BY_NAME,
     US_STATE_CODES,
 )
@@ -35,6 +37,7 @@ FEATURES = (
     # of the name
     "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
     "truncated", "cut_share", "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped",
+    "words_substituted", "payee_words_unmatched",
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
@@ -47,11 +50,10 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -11.1580, 3.5293, 3.5912, 6.8096, -0.6674, 0.9204, -2.0119, -0.2427, -2.7930, -2.2413, -2.2002, -3.3573, 0.0000,
-    -3.2127, 2.3858, -2.3533, -0.3350, -2.2383, -0.9049, 0.0000,
-    2.7374, -2.2316, 2.4801, -1.5339, 3.2746, -0.9489, -2.3392, -5.7743, 2.4543, -2.9872, -1.3537, -0.6637,
-    2.3229, -1.6737,
-    0.2259, -0.9242, -0.6462, 0.0000, -0.3183,
+    -3.1914, 4.4872, -3.4057, 3.6313, -0.5903, 1.0196, -1.7379, -0.3984, -1.9872, -2.0227, -1.8609, -2.7322,
+    0.0000, -4.7888, -6.4117, -2.5976, 3.3736, -2.1285, -0.8547, -1.7118, -0.6253, -0.7117, 1.4712, -2.0887,
+    0.8153, -1.7787, 2.5392, -1.0308, -1.7984, -4.4834, 2.1380, -2.3962, -1.3722, -0.7950, 2.9932, -1.8326,
+    0.4093, -1.0351, 0.0000, -1.6424, -0.2440,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -63,6 +65,8 @@ NEAR_EXACT_MIN_CHARS = 6
 NEAR_EXACT_TWO_EDIT_CHARS = 16
 # Tokens shorter than this are not typo-corrected: one edit turns them into other words.
 MIN_TYPO_TOKEN = 4
+# A share of a name's words this large, unmatched, is worth a reviewer's notice.
+WORD_SHARE_MENTIONED = 0.1
 # Acronyms and other names this short (without spaces) are carried by many organisations.
 SHORT_NAME_CHARS = 4
 # Government bodies that are one organisation nationwide (registry "code" field).
@@ -90,9 +94,30 @@ class Location(NamedTuple):
         return bool(self.city or self.state or self.postal_code)
 
 
+# The country of a holder or payee whose legal form says it is outside the US, not which country.
+ABROAD = "ABROAD"
+
+
 def country_code(raw: str | None) -> str:
     text = normalize_place(raw)
     return "US" if text in US_COUNTRY_NAMES else text
+
+
+def countries_differ(a: str, b: str) -> bool:
+    """Whether two known countries differ; "abroad" differs from the US only."""
+    if not a or not b:
+        return False
+    if ABROAD in (a, b):
+        return "US" in (a, b)
+    return a != b
+
+
+def country_in_name(name: NormalizedName) -> str:
+    """The country a payee's name gives: "ACME AMERICA", "ACME USA INC" are the US arm,
+    "ACME GMBH" a company abroad; '' when the name says nothing."""
+    if set(name.tokens[-2:]) & US_COUNTRY_WORDS:
+        return "US"
+    return ABROAD if primary_family(name.legal_suffixes) in FOREIGN_LEGAL_FAMILIES else ""
 
 
 class QueryPlace(NamedTuple):
@@ -121,6 +146,21 @@ class QueryPlace(NamedTuple):
             location, given, Location.of(None, default_state, None).state, country_code(default_country),
             street=street,
         )
+
+    @classmethod
+    def for_payee(
+        cls,
+        name: NormalizedName,
+        location: Location,
+        country: str | None = None,
+        default_state: str | None = None,
+        default_country: str | None = None,
+        street: str | None = None,
+    ) -> QueryPlace:
+        """Where a payee of this name is: the record's place, else what the name itself says."""
+        named = "" if country else country_in_name(name)
+        place = cls.of(location, country or named, default_state, default_country, street)
+        return place.naming(name.tokens)._replace(country_from_name=bool(named))
 
     def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
         """This place for a payee of these name tokens (whether its city is part of the name)."""
@@ -177,10 +217,14 @@ class HolderKind(NamedTuple):
             and bool(name.tokens)
             and name.tokens[0] in NATIONAL_BODY_WORDS
         )
+        legal_family = primary_family(name.legal_suffixes)
+        country = country_code(supplier.country)
+        if legal_family in FOREIGN_LEGAL_FAMILIES and country in ("", "US"):
+            country = ABROAD  # a registry of device makers lists "tci GmbH" of Hessen as US
         return cls(
             category=supplier.category,
-            country=country_code(supplier.country),
-            legal_family=primary_family(name.legal_suffixes),
+            country=country,
+            legal_family=legal_family,
             legal_forms=frozenset(name.legal_suffixes),
             national=national,
         )
@@ -348,13 +392,14 @@ def place_features(
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
         values[1] = values[3] = values[5] = street_conflicts = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
-    country_conflicts = float(bool(query.country and holder.country and query.country != holder.country))
+    country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0
     if not query.location.state and (not query.country or query.country_from_name):
         if query.default_state and location.state:
             same_state = query.default_state == location.state
             default_agrees, default_conflicts = float(same_state), float(not same_state and not holder.national)
-        elif query.default_country and holder.country and query.default_country != holder.country:
+        elif not query.country and countries_differ(query.default_country, holder.country):
+            # A country the name gives is compared above: the source's default is for silent names.
             default_conflicts = 1.0
     local_nonprofit = local_government = 0.0
     if not query.placed and location.state and not holder.national:
@@ -453,6 +498,10 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
     ):
         if named[feature]:
             parts.append(text)
+    if named["words_substituted"] >= WORD_SHARE_MENTIONED:
+        parts.append("each name has a word the other lacks")
+    elif named["payee_words_unmatched"] >= WORD_SHARE_MENTIONED:
+        parts.append("the payee has words the name lacks")
     agreed = [place_name for place_name in ("street", "city", "state", "postal") if named[f"{place_name}_agrees"]]
     if agreed:
         parts.append(f"{' and '.join(agreed)} agree")

@@ -60,7 +60,7 @@ from domain.matching.features import (
 from domain.matching.world import JOINERS, commonness, warm_up
 from domain.normalize import CUT_NAME_MIN_CHARS, NormalizedName, loose_keys, normalize_name
 from domain.suppliers import Supplier
-from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_COUNTRY_WORDS, US_STATE_NAME_WORDS
+from domain.vocabulary import DESCRIPTOR_TAIL_WORDS, US_STATE_NAME_WORDS
 
 MatchType = Literal["exact", "fuzzy", "none"]
 Decision = Literal["matched", "ambiguous", "none"]
@@ -146,6 +146,14 @@ class _NameFeatures:
     real_word_edit: bool = False
     invented_word_edit: bool = False
     affiliated_body: bool = False
+    payee_words_unmatched: float = 0.0  # IDF share of payee words with no counterpart in the name
+
+    @property
+    def words_substituted(self) -> float:
+        """How much each side has that the other lacks ("MADISON SOUTHERN BAND BOOSTERS" and
+        "MADISON CENTRAL BAND BOOSTERS"): a word of one name in place of a word of the other
+        names a sibling body, where words only one side has are a dropped or an added word."""
+        return min(1.0 - self.query_coverage, 1.0 - self.name_coverage)
 
 
 _EXACT_NAME = _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)
@@ -363,12 +371,10 @@ class SupplierIndex:
         query = normalize_name(name)
         if not query.key:
             return _no_match(0.0, None, "no name to match")
-        # "ACME AMERICA", "ACME USA INC": the name itself says where the payee is.
-        named_country = "US" if not country and set(query.tokens[-2:]) & US_COUNTRY_WORDS else None
-        place = QueryPlace.of(
-            Location.of(city, state, postal_code), country or named_country, default_state, default_country,
+        place = QueryPlace.for_payee(
+            query, Location.of(city, state, postal_code), country, default_state, default_country,
             street_key(address_lines),
-        ).naming(query.tokens)._replace(country_from_name=named_country is not None)
+        )
         candidates = self.candidates(query, place)
         if not candidates:
             return _no_match(0.0, None, "no supplier with a similar name")
@@ -447,6 +453,8 @@ class SupplierIndex:
                 float(name_features.invented_word_edit),
                 float(name_features.affiliated_body),
                 float(reading.descriptor_dropped),
+                name_features.words_substituted,
+                name_features.payee_words_unmatched,
             )
             # Per holder only the holder's features, the place and the namesake term vary: the
             # rest of the utility is summed once per name (chapters have thousands of holders).
@@ -622,8 +630,8 @@ class SupplierIndex:
         query_tokens = query.split()
         compared_query = query_tokens[:-1] if truncated else query_tokens  # the cut word may be partial
         compared_name = name_tokens[:-1] if truncated else name_tokens
-        query_coverage = self._coverage(query_tokens, name_tokens, truncated)
-        name_coverage = self._coverage(name_tokens, query_tokens, truncated)
+        query_coverage, unmatched = self._coverage(query_tokens, name_tokens, truncated)
+        name_coverage, _ = self._coverage(name_tokens, query_tokens, truncated)
         return _NameFeatures(
             similarity, query_coverage, name_coverage, exact=False,
             near_exact=F.near_exact(query, name, truncation_possible),
@@ -632,11 +640,13 @@ class SupplierIndex:
             real_word_edit=F.real_word_edit(compared_query, compared_name),
             invented_word_edit=F.invented_word_edit(compared_query, compared_name),
             affiliated_body=F.affiliated_body(compared_query, compared_name),
+            payee_words_unmatched=unmatched,
         )
 
-    def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> float:
-        """IDF-weighted share of ``tokens`` found in ``other`` (typos, abbreviations, cut last token)."""
-        total = found = 0.0
+    def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> tuple[float, float]:
+        """IDF-weighted shares of ``tokens`` found in ``other`` (typos, abbreviations, cut last
+        token) and of those with no counterpart there at all, descriptor words aside."""
+        total = found = unmatched = 0.0
         present = set(other)
         for position, token in enumerate(tokens):
             weight = self._idf(token)
@@ -645,14 +655,17 @@ class SupplierIndex:
                 found += weight
                 continue
             cut = truncated and position == len(tokens) - 1
-            found += weight * max(
+            credit = max(
                 (
                     F.token_credit(token, candidate, cut or (truncated and candidate is other[-1]))
                     for candidate in other
                 ),
                 default=0.0,
             )
-        return found / total if total else 0.0
+            found += weight * credit
+            # A descriptor word ("ACME WIRELESS") says which account is paid, not who.
+            unmatched += weight * (credit == 0.0 and token not in DESCRIPTOR_TAIL_WORDS)
+        return (found / total, unmatched / total) if total else (0.0, 0.0)
 
     def _decide(self, candidates: list[Candidate], place: QueryPlace) -> MatchResult:
         top_utility = candidates[0].utility

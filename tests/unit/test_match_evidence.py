@@ -279,6 +279,68 @@ def test_default_places_are_validated():
         Settings(source_default_places={"ap-scottsdale": "Arizona"})  # "US-AZ": country, then state
 
 
+def name_evidence(index: SupplierIndex, payee: str, name_key: str) -> dict[str, float]:
+    features = index._name_features(normalize_name(payee).key, name_key, truncation_possible=False)
+    return {"words_substituted": features.words_substituted, "payee_words_unmatched": features.payee_words_unmatched}
+
+
+def test_a_word_in_place_of_another_is_a_sibling_body():
+    index = index_of(holder("N1", "MADISON CENTRAL BAND BOOSTERS", "nonprofit", state="KY"),
+                     holder("N2", "OTHER FIELD TRUST", "nonprofit", state="KY"))
+    sibling = name_evidence(index, "MADISON SOUTHERN BAND BOOSTERS", "MADISON CENTRAL BAND BOOSTERS")
+    assert sibling["words_substituted"] > 0.1
+    # A typo, a dropped word and a swapped order are no substitution.
+    for payee in ("MADISON CENTRL BAND BOOSTERS", "MADISON BAND BOOSTERS", "CENTRAL MADISON BAND BOOSTERS"):
+        assert name_evidence(index, payee, "MADISON CENTRAL BAND BOOSTERS")["words_substituted"] < 0.05, payee
+    result = index.match("MADISON SOUTHERN BAND BOOSTERS", state="KY")
+    assert result.decision != "matched"
+    assert evidence_of(result).get("words_substituted", 0.0) < 0
+
+
+def test_payee_words_the_name_lacks_are_counted_descriptor_words_aside():
+    index = index_of(holder("G1", "Tillman County", "government", state="OK"),
+                     holder("G2", "Other Place Authority", "government", state="OK"))
+    assert name_evidence(index, "TILLMAN COUNTY SHERIFFS OFFICE", "TILLMAN COUNTY")["payee_words_unmatched"] > 0.3
+    assert name_evidence(index, "TILLMAN COUNTY GENERAL FUND", "TILLMAN COUNTY")["payee_words_unmatched"] == 0.0
+    assert name_evidence(index, "TILLMAN COUNTTY", "TILLMAN COUNTY")["payee_words_unmatched"] == 0.0  # a typo
+    assert evidence_of(index.match("TILLMAN COUNTY SHERIFFS OFFICE", state="OK")).get("payee_words_unmatched", 0) < 0
+
+
+def test_a_foreign_legal_form_places_a_holder_abroad_whatever_the_registry_says():
+    # A device makers' registry lists German and Korean companies with country "US".
+    assert kind(holder("O1", "tci GmbH", country="US")).country == F.ABROAD
+    assert kind(holder("O2", "tci GmbH", country="DE")).country == "DE"
+    assert kind(holder("O3", "TCI INC", country="US")).country == "US"
+    assert F.countries_differ("US", F.ABROAD) and not F.countries_differ("DE", F.ABROAD)
+    assert not F.countries_differ("", "US") and F.countries_differ("DE", "SE")
+
+
+def test_a_name_says_where_its_holder_is():
+    assert F.country_in_name(normalize_name("ACME AMERICA")) == "US"
+    assert F.country_in_name(normalize_name("MARA SYSTEMS CONSULTING AB")) == F.ABROAD
+    assert F.country_in_name(normalize_name("ACME INC")) == ""
+    # A payee whose form says it is abroad is not held to the source's default country.
+    swedish = kind(holder("S1", "MARA SYSTEMS CONSULTING AB", country="SE"))
+    place = F.QueryPlace.for_payee(
+        normalize_name("Mara Systems Consulting Ab"), F.Location.of(None, None, None), default_country="US")
+    values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                      F.place_features(place, F.Location.of(None, None, None), swedish, 0.0), strict=True))
+    assert values["country_conflicts"] == 0.0 and values["default_place_conflicts"] == 0.0
+    # "ZQT AMERICA" against a German holder: the countries differ once, not twice.
+    german = kind(holder("D1", "zqt GmbH", country="DE"))
+    place = F.QueryPlace.for_payee(normalize_name("ZQT AMERICA"), F.Location.of(None, None, None), default_country="US")
+    values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
+                      F.place_features(place, F.Location.of(None, None, None), german, 0.0), strict=True))
+    assert values["country_conflicts"] == 1.0 and values["default_place_conflicts"] == 0.0
+
+
+def test_an_acronym_company_registered_abroad_is_not_a_us_payee():
+    index = index_of(holder("O1", "tci GmbH", country="US"))
+    result = index.match("TCI AMERICA")
+    assert result.decision != "matched"
+    assert evidence_of(result)["country_conflicts"] < 0
+
+
 # ---------------------------------------------------------------------------- the street
 
 
