@@ -36,10 +36,7 @@ from schemas.events import (
     EnrichedPayee,
     EnrichmentBlock,
     MatchBlock,
-    MatchCandidate,
-    MatchEvidence,
     PayeeRecord,
-    RunnerUp,
     SourcePosition,
     Versions,
     deterministic_id,
@@ -153,8 +150,8 @@ class Enrichment:
         )
 
 
-def _evidence(terms: tuple[Evidence, ...]) -> list[MatchEvidence]:
-    return [MatchEvidence(feature=term.feature, value=term.value, contribution=term.contribution) for term in terms]
+def _evidence(terms: tuple[Evidence, ...]) -> list[dict[str, object]]:
+    return [{"feature": term.feature, "value": term.value, "contribution": term.contribution} for term in terms]
 
 
 def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPrivacy) -> tuple[Enrichment, bool]:
@@ -174,30 +171,33 @@ def privacy_checked(enrichment: Enrichment, privacy: LlmPrivacy) -> Enrichment:
 
 
 def match_block(result: MatchResult) -> MatchBlock:
+    # One validation of the whole block: a model per evidence term and candidate costs more.
     runner_up = None
     if result.runner_up is not None:
         runner_id, runner_name, runner_score = result.runner_up
-        runner_up = RunnerUp(supplier_id=runner_id, supplier_name=runner_name, score=runner_score)
-    return MatchBlock(
-        supplier_id=result.supplier_id,
-        supplier_name=result.supplier_name,
-        score=round(result.score, 4),
-        match_type=result.match_type,
-        decision=result.decision,
-        runner_up=runner_up,
-        reason=result.reason,
-        evidence=_evidence(result.evidence),
-        candidates=[
-            MatchCandidate(
-                supplier_id=view.supplier_id,
-                supplier_name=view.supplier_name,
-                score=view.probability,
-                city=view.city or None,
-                state=view.state or None,
-                evidence=_evidence(view.evidence),
-            )
-            for view in result.candidates
-        ],
+        runner_up = {"supplier_id": runner_id, "supplier_name": runner_name, "score": runner_score}
+    return MatchBlock.model_validate(
+        {
+            "supplier_id": result.supplier_id,
+            "supplier_name": result.supplier_name,
+            "score": round(result.score, 4),
+            "match_type": result.match_type,
+            "decision": result.decision,
+            "runner_up": runner_up,
+            "reason": result.reason,
+            "evidence": _evidence(result.evidence),
+            "candidates": [
+                {
+                    "supplier_id": view.supplier_id,
+                    "supplier_name": view.supplier_name,
+                    "score": view.probability,
+                    "city": view.city or None,
+                    "state": view.state or None,
+                    "evidence": _evidence(view.evidence),
+                }
+                for view in result.candidates
+            ],
+        }
     )
 
 
