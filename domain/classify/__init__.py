@@ -20,7 +20,7 @@ LLM_CONFIDENCE_THRESHOLD = 0.7
 
 MAX_NAME_CHARS = 300
 # The rules' reading is a pure function of the name, and a payee recurs on every payment.
-_rules_reading = functools.lru_cache(maxsize=1 << 16)(classify_text)
+_rules_reading = functools.lru_cache(maxsize=1 << 14)(classify_text)
 
 
 def classify_payee(
