@@ -206,6 +206,13 @@ def normalize_name(raw: str) -> NormalizedName:
     """Canonical form of a payee or supplier name (see module docstring); never raises."""
     if not isinstance(raw, str):
         raw = ""
+    return _normalize_name_text(raw)
+
+
+# The worker normalises each payee name twice (its result's key, then the matcher's query), and
+# a payee recurs on every payment.
+@functools.lru_cache(maxsize=1 << 14)
+def _normalize_name_text(raw: str) -> NormalizedName:
     text = _LEADING_ROUTING.sub("", _fold(raw))
     routing = _ROUTING_MARKER.search(text)
     if routing is not None and text[: routing.start()].strip():

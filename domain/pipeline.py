@@ -10,7 +10,9 @@ import dataclasses
 import functools
 import hashlib
 import json
+import pickle
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from domain.decisions import (
 from domain.matching import DefaultPlaces, Evidence, MatchResult, SupplierIndex
 from domain.normalize import normalize_name
 from domain.suppliers import Supplier
+from domain.resilience import LruCache
 from domain.privacy import PERSONAL_NAME_WITHHELD, LlmDisclosure, LlmPrivacy, error_location, llm_disclosure
 from schemas.events import (
     AddressBlock,
@@ -36,10 +39,7 @@ from schemas.events import (
     EnrichedPayee,
     EnrichmentBlock,
     MatchBlock,
-    MatchCandidate,
-    MatchEvidence,
     PayeeRecord,
-    RunnerUp,
     SourcePosition,
     Versions,
     deterministic_id,
@@ -153,8 +153,8 @@ class Enrichment:
         )
 
 
-def _evidence(terms: tuple[Evidence, ...]) -> list[MatchEvidence]:
-    return [MatchEvidence(feature=term.feature, value=term.value, contribution=term.contribution) for term in terms]
+def _evidence(terms: tuple[Evidence, ...]) -> list[dict[str, object]]:
+    return [{"feature": term.feature, "value": term.value, "contribution": term.contribution} for term in terms]
 
 
 def route_to_llm(enrichment: Enrichment, thresholds: Thresholds, privacy: LlmPrivacy) -> tuple[Enrichment, bool]:
@@ -174,30 +174,33 @@ def privacy_checked(enrichment: Enrichment, privacy: LlmPrivacy) -> Enrichment:
 
 
 def match_block(result: MatchResult) -> MatchBlock:
+    # One validation of the whole block: a model per evidence term and candidate costs more.
     runner_up = None
     if result.runner_up is not None:
         runner_id, runner_name, runner_score = result.runner_up
-        runner_up = RunnerUp(supplier_id=runner_id, supplier_name=runner_name, score=runner_score)
-    return MatchBlock(
-        supplier_id=result.supplier_id,
-        supplier_name=result.supplier_name,
-        score=round(result.score, 4),
-        match_type=result.match_type,
-        decision=result.decision,
-        runner_up=runner_up,
-        reason=result.reason,
-        evidence=_evidence(result.evidence),
-        candidates=[
-            MatchCandidate(
-                supplier_id=view.supplier_id,
-                supplier_name=view.supplier_name,
-                score=view.probability,
-                city=view.city or None,
-                state=view.state or None,
-                evidence=_evidence(view.evidence),
-            )
-            for view in result.candidates
-        ],
+        runner_up = {"supplier_id": runner_id, "supplier_name": runner_name, "score": runner_score}
+    return MatchBlock.model_validate(
+        {
+            "supplier_id": result.supplier_id,
+            "supplier_name": result.supplier_name,
+            "score": round(result.score, 4),
+            "match_type": result.match_type,
+            "decision": result.decision,
+            "runner_up": runner_up,
+            "reason": result.reason,
+            "evidence": _evidence(result.evidence),
+            "candidates": [
+                {
+                    "supplier_id": view.supplier_id,
+                    "supplier_name": view.supplier_name,
+                    "score": view.probability,
+                    "city": view.city or None,
+                    "state": view.state or None,
+                    "evidence": _evidence(view.evidence),
+                }
+                for view in result.candidates
+            ],
+        }
     )
 
 
@@ -249,6 +252,41 @@ def _matched_supplier_category(
     return matched.supplier_category, matched.supplier_code
 
 
+MatchKey = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None, str | None, str | None]
+# A payee recurs on every payment: its match is kept while the index holds the same suppliers.
+# Kept pickled: a result is dozens of small objects, which the cyclic GC would walk on every full
+# collection (over 100 ms for a few thousand results); bytes it never looks at.
+_MATCH_CACHE_SIZE = 4096
+_match_caches: weakref.WeakKeyDictionary[SupplierIndex, tuple[int, LruCache[MatchKey, bytes]]]
+_match_caches = weakref.WeakKeyDictionary()
+
+
+def matched(
+    index: SupplierIndex, record: PayeeRecord, default_state: str | None, default_country: str | None
+) -> MatchResult:
+    """The index's match for the record's name, address and place. Cached per index and content:
+    ``index.version`` (a digest of the suppliers held) moves on at every upsert and delete,
+    which drops what was cached."""
+    version, cache = _match_caches.get(index, (None, None))
+    if cache is None or version != index.version:
+        cache = LruCache(_MATCH_CACHE_SIZE)
+        _match_caches[index] = (index.version, cache)
+    key = (
+        record.payee_name, tuple(record.address_lines), record.city, record.state, record.postal_code,
+        record.country, default_state, default_country,
+    )
+    kept = cache.get(key)
+    if kept is not None:
+        return pickle.loads(kept)  # noqa: S301 - this process's own objects
+    match = index.match(
+        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
+        country=record.country, default_state=default_state, default_country=default_country,
+        address_lines=record.address_lines,
+    )
+    cache.put(key, pickle.dumps(match, protocol=pickle.HIGHEST_PROTOCOL))
+    return match
+
+
 def enrich(
     record: PayeeRecord,
     index: SupplierIndex,
@@ -268,11 +306,7 @@ def enrich(
         if decisions is not None
         else NO_DECISIONS
     )
-    match = index.match(
-        record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
-        country=record.country, default_state=default_state, default_country=default_country,
-        address_lines=record.address_lines,
-    )
+    match = matched(index, record, default_state, default_country)
     alias = index.get(decided.match.supplier_id) if decided.match and decided.match.supplier_id else None
     decided_match = apply_match_decision(match_block(match), decided.match, alias)
     matched_at = time.perf_counter()

@@ -35,8 +35,19 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4c47-9b3e-2f7d0c5b9a11")
 MetadataValue = str | int | float | bool | None
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
+
+
 def deterministic_id(*parts: str) -> str:
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))``, without building a UUID
+    object: three of these per record are a measurable share of the core's time."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update("\x1f".join(parts).encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def delivery_id(kind: str, source: SourcePosition, replay_run_id: str | None) -> str:

@@ -6,6 +6,8 @@ category); `LlmClassifier` is the optional fallback for low-confidence payees.
 
 from __future__ import annotations
 
+import functools
+
 from .llm import LlmClassifier, LlmConfig, LlmStats
 from .result import Classification
 from .rules import RULES_VERSION, classify_text
@@ -17,6 +19,8 @@ LLM_CONFIDENCE_THRESHOLD = 0.7
 
 
 MAX_NAME_CHARS = 300
+# The rules' reading is a pure function of the name, and a payee recurs on every payment.
+_rules_reading = functools.lru_cache(maxsize=1 << 14)(classify_text)
 
 
 def classify_payee(
@@ -24,7 +28,7 @@ def classify_payee(
 ) -> Classification:
     """Classify one payee name; a matched supplier's category, when given, decides the entity type."""
     # Payee names are at most a few hundred characters; a cap keeps hostile input cheap.
-    text_result = classify_text(name[:MAX_NAME_CHARS])
+    text_result = _rules_reading(name[:MAX_NAME_CHARS])
     if supplier_category:
         supplier_result = classify_from_supplier(supplier_category, supplier_code, text_result)
         if supplier_result is not None:

@@ -78,6 +78,20 @@ def test_delivery_ids_do_not_move_with_the_index_but_result_versions_follow_the_
     assert unchanged["result_version"] == after["result_version"]
 
 
+def test_a_repeated_payee_follows_every_change_of_the_index():
+    # Matches are cached per payee: a delete and a re-upsert must each show in the next result.
+    index = make_index()
+
+    def matched_id() -> str | None:
+        return decoded(outcome_for(raw(city="Austin", state="TX"), index), "enriched")[0]["match"]["supplier_id"]
+
+    assert matched_id() == "S1" and matched_id() == "S1"
+    index.delete("S1")
+    assert matched_id() is None
+    index.upsert(Supplier(supplier_id="S1", name="ACME TOOLS INC", city="AUSTIN", state="TX", category="hardware"))
+    assert matched_id() == "S1"
+
+
 def test_a_replay_run_is_a_delivery_of_its_own():
     first = decoded(outcome_for(raw()), "enriched")[0]
     replayed = decoded(outcome_for(raw(), run="run-1"), "enriched")[0]

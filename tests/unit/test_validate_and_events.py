@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 
 from domain.outcome import dead_letter
 from domain.pipeline import Rejection, decode_record
-from schemas.events import EnrichedPayee, PayeeRecord, SourcePosition
+from schemas.events import EVENT_ID_NAMESPACE, EnrichedPayee, PayeeRecord, SourcePosition, deterministic_id
 
 MAX_BYTES = 64 * 1024
 
@@ -71,6 +72,12 @@ def test_event_id_is_the_source_position_and_run():
     assert EnrichedPayee.make_event_id(here, None) == EnrichedPayee.make_event_id(here, None)
     assert EnrichedPayee.make_event_id(here, None) != EnrichedPayee.make_event_id(here, "run-1")
     assert EnrichedPayee.make_event_id(here, None) != EnrichedPayee.make_event_id(here.model_copy(update={"offset": 8}), None)
+
+
+@pytest.mark.parametrize("parts", [("delivery", "enriched", "payees.raw", "3", "12345", ""), ("correlation", "crm:é中", ""), ("x",)])
+def test_ids_are_the_uuid5_of_their_parts(parts):
+    # Ids already published must stay the same: the fast path is RFC 4122 name-based (SHA-1) ids.
+    assert deterministic_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
 
 
 def test_dead_letter_keeps_original_bytes_and_position():
