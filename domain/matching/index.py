@@ -217,6 +217,21 @@ def _supplier_names(supplier: Supplier, main: NormalizedName) -> tuple[str, ...]
     return tuple(dict.fromkeys(name for name in names if name))
 
 
+def _add(table: dict[str, tuple[str, ...]], key: str, value: str) -> None:
+    """Add a value not yet there to ``key``'s few values."""
+    table[key] = (*table.get(key, ()), value)
+
+
+def _discard(table: dict[str, tuple[str, ...]], key: str, value: str) -> bool:
+    """Remove ``value`` from ``key``'s values, and the key once it has none; whether any are left."""
+    kept = tuple(other for other in table[key] if other != value)
+    if kept:
+        table[key] = kept
+    else:
+        del table[key]
+    return bool(kept)
+
+
 def descriptor_readings(key: str) -> tuple[str, ...]:
     """The key without a tail of descriptor words ("ACME MERCHANT ACCOUNT" → "ACME"), when what
     is left still names something: not a dangling "BANK OF", not one everyday word ("FIRE")."""
@@ -278,10 +293,12 @@ class SupplierIndex:
         self.weights = tuple(weights)
         warm_up()  # load the word frequencies now, not on the first payee
         self.entries: dict[str, Entry] = {}
-        self.name_suppliers: dict[str, set[str]] = {}  # name key → supplier ids
-        self.compact_names: dict[str, set[str]] = {}  # name key without spaces → name keys
+        # A million keys, most of them with one value: tuples (48 bytes for one, a set 216),
+        # except the postings, which are intersected and grow to tens of thousands of names.
+        self.name_suppliers: dict[str, tuple[str, ...]] = {}  # name key → supplier ids
+        self.compact_names: dict[str, tuple[str, ...]] = {}  # name key without spaces → name keys
         self.postings: dict[str, set[str]] = {}  # token → name keys containing it
-        self.deletion_index: dict[str, set[str]] = {}  # token minus one character → tokens
+        self.deletion_index: dict[str, tuple[str, ...]] = {}  # token minus one character → tokens
         self.version = 0
 
     # ------------------------------------------------------------------ maintenance
@@ -322,33 +339,26 @@ class SupplierIndex:
         del self.entries[supplier_id]
         self.version ^= entry.digest
         for name in entry.names:
-            holders = self.name_suppliers[name]
-            holders.discard(supplier_id)
-            if not holders:
-                del self.name_suppliers[name]
+            if not _discard(self.name_suppliers, name, supplier_id):
                 self._forget_name(name)
 
     def _add_name(self, name: str, supplier_id: str) -> None:
-        holders = self.name_suppliers.get(name)
-        if holders is not None:
-            holders.add(supplier_id)
+        new_name = name not in self.name_suppliers
+        _add(self.name_suppliers, name, supplier_id)
+        if not new_name:
             return
-        self.name_suppliers[name] = {supplier_id}
-        self.compact_names.setdefault(name.replace(" ", ""), set()).add(name)
+        _add(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
             postings = self.postings.get(token)
             if postings is None:
                 postings = self.postings[token] = set()
                 if len(token) >= MIN_TYPO_TOKEN:
-                    for variant in deletions(token):
-                        self.deletion_index.setdefault(variant, set()).add(token)
+                    for variant in set(deletions(token)):
+                        _add(self.deletion_index, variant, token)
             postings.add(name)
 
     def _forget_name(self, name: str) -> None:
-        compact = name.replace(" ", "")
-        self.compact_names[compact].discard(name)
-        if not self.compact_names[compact]:
-            del self.compact_names[compact]
+        _discard(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
             postings = self.postings[token]
             postings.discard(name)
@@ -357,10 +367,7 @@ class SupplierIndex:
             del self.postings[token]
             if len(token) >= MIN_TYPO_TOKEN:
                 for variant in set(deletions(token)):
-                    spellings = self.deletion_index[variant]
-                    spellings.discard(token)
-                    if not spellings:
-                        del self.deletion_index[variant]
+                    _discard(self.deletion_index, variant, token)
 
     # ------------------------------------------------------------------ matching
 
