@@ -715,7 +715,9 @@ class SupplierIndex:
             (candidate, probability)
             for candidate, probability in zip(candidates, probabilities, strict=True)
             if candidate.name_key == top.name_key
-            and self._same_registration(self.entries[candidate.supplier_id], top_entry)
+            # The place first, inline: thousands of chapters share the name, few the place.
+            and (entry := self.entries[candidate.supplier_id]).location == top_entry.location
+            and self._same_registration(entry, top_entry)
         ]
         if len(group) > 1:
             score = math.fsum(probability for _, probability in group)
@@ -834,7 +836,7 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
     if not anchors:
         return set()
     if len(anchors) == 1:
-        blocked = set(anchors[0])
+        blocked = anchors[0]  # read, never changed here or by the caller: it may be the postings
     else:
         blocked = set()
         for anchor in anchors:
@@ -869,8 +871,9 @@ def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
         distance += 1
         within += sizes[length - distance] + sizes[length + distance]
     low, high = length - distance, length + distance
-    closest = [name for name in names if low < len(name) < high]
-    edge = [name for name in names if len(name) in (low, high)]
+    near = [name for name in names if low <= len(name) <= high]  # the one pass over all names
+    closest = [name for name in near if low < len(name) < high]
+    edge = [name for name in near if len(name) in (low, high)]
     closest.extend(heapq.nsmallest(wanted - len(closest), edge))
     return set(closest)
 
