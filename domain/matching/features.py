@@ -348,6 +348,8 @@ def affiliated_body(query_tokens: list[str], name_tokens: list[str]) -> bool:
 def places_agree(a: str, b: str) -> bool:
     if a == b:
         return True
+    if a[:1] != b[:1]:  # every reading below needs the same first letter (the common case)
+        return False
     tokens_a, tokens_b = a.split(), b.split()
     if len(tokens_a) == len(tokens_b):
         return all(tokens_agree(x, y) for x, y in zip(tokens_a, tokens_b, strict=True))

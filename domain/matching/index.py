@@ -34,15 +34,17 @@ import gc
 import hashlib
 import heapq
 import math
+import operator
 import sys
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from domain.address import street_agreement, street_key
+from domain.address import Agreement, street_agreement, street_key
 from domain.matching import features as F
 from domain.matching.features import (
     FEATURES,
@@ -95,6 +97,8 @@ _POSTAL_AGREES = FEATURES.index("postal_agrees") - PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
 _EXACT = FEATURES.index("exact")
+_BY_ID = operator.attrgetter("supplier_id")
+_BY_UTILITY = operator.attrgetter("utility")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,12 @@ class Candidate(NamedTuple):
     utility: float
 
 
+# A supplier's place as the payee's place sees it: its state; whether its city and its ZIP agree.
+SeenPlace = tuple[str, bool | None, bool | None]
+# Holders of a name that get one feature vector: (seen place, kind, own name, both names, street).
+_HolderGroup = tuple[SeenPlace, HolderKind, bool, bool, Agreement]
+
+
 class Reading(NamedTuple):
     """A text the payee's name is compared as; ``descriptor_dropped`` when a tail was cut."""
 
@@ -205,6 +215,21 @@ def _supplier_names(supplier: Supplier, main: NormalizedName) -> tuple[str, ...]
         alt = normalize_name(supplier.alt_name)
         names.extend([alt.key, *alt.aliases])
     return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _add(table: dict[str, tuple[str, ...]], key: str, value: str) -> None:
+    """Add a value not yet there to ``key``'s few values."""
+    table[key] = (*table.get(key, ()), value)
+
+
+def _discard(table: dict[str, tuple[str, ...]], key: str, value: str) -> bool:
+    """Remove ``value`` from ``key``'s values, and the key once it has none; whether any are left."""
+    kept = tuple(other for other in table[key] if other != value)
+    if kept:
+        table[key] = kept
+    else:
+        del table[key]
+    return bool(kept)
 
 
 def descriptor_readings(key: str) -> tuple[str, ...]:
@@ -268,10 +293,12 @@ class SupplierIndex:
         self.weights = tuple(weights)
         warm_up()  # load the word frequencies now, not on the first payee
         self.entries: dict[str, Entry] = {}
-        self.name_suppliers: dict[str, set[str]] = {}  # name key → supplier ids
-        self.compact_names: dict[str, set[str]] = {}  # name key without spaces → name keys
+        # A million keys, most of them with one value: tuples (48 bytes for one, a set 216),
+        # except the postings, which are intersected and grow to tens of thousands of names.
+        self.name_suppliers: dict[str, tuple[str, ...]] = {}  # name key → supplier ids
+        self.compact_names: dict[str, tuple[str, ...]] = {}  # name key without spaces → name keys
         self.postings: dict[str, set[str]] = {}  # token → name keys containing it
-        self.deletion_index: dict[str, set[str]] = {}  # token minus one character → tokens
+        self.deletion_index: dict[str, tuple[str, ...]] = {}  # token minus one character → tokens
         self.version = 0
 
     # ------------------------------------------------------------------ maintenance
@@ -312,33 +339,26 @@ class SupplierIndex:
         del self.entries[supplier_id]
         self.version ^= entry.digest
         for name in entry.names:
-            holders = self.name_suppliers[name]
-            holders.discard(supplier_id)
-            if not holders:
-                del self.name_suppliers[name]
+            if not _discard(self.name_suppliers, name, supplier_id):
                 self._forget_name(name)
 
     def _add_name(self, name: str, supplier_id: str) -> None:
-        holders = self.name_suppliers.get(name)
-        if holders is not None:
-            holders.add(supplier_id)
+        new_name = name not in self.name_suppliers
+        _add(self.name_suppliers, name, supplier_id)
+        if not new_name:
             return
-        self.name_suppliers[name] = {supplier_id}
-        self.compact_names.setdefault(name.replace(" ", ""), set()).add(name)
+        _add(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
             postings = self.postings.get(token)
             if postings is None:
                 postings = self.postings[token] = set()
                 if len(token) >= MIN_TYPO_TOKEN:
-                    for variant in deletions(token):
-                        self.deletion_index.setdefault(variant, set()).add(token)
+                    for variant in set(deletions(token)):
+                        _add(self.deletion_index, variant, token)
             postings.add(name)
 
     def _forget_name(self, name: str) -> None:
-        compact = name.replace(" ", "")
-        self.compact_names[compact].discard(name)
-        if not self.compact_names[compact]:
-            del self.compact_names[compact]
+        _discard(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
             postings = self.postings[token]
             postings.discard(name)
@@ -347,10 +367,7 @@ class SupplierIndex:
             del self.postings[token]
             if len(token) >= MIN_TYPO_TOKEN:
                 for variant in set(deletions(token)):
-                    spellings = self.deletion_index[variant]
-                    spellings.discard(token)
-                    if not spellings:
-                        del self.deletion_index[variant]
+                    _discard(self.deletion_index, variant, token)
 
     # ------------------------------------------------------------------ matching
 
@@ -420,6 +437,7 @@ class SupplierIndex:
                 agreements[texts, name] = any(_names_agree(text, name, truncation_possible) for text in texts)
             return agreements[texts, name]
 
+        seen = _seen_by(location)
         best: dict[str, Candidate] = {}
         for name_key in sorted(names):
             reading, name_features = max(
@@ -462,57 +480,69 @@ class SupplierIndex:
             # How common the name is in the world: the name's own words, not the payee's typos.
             tokens = name_key.split()
             common = F.NameCommonness(commonness(tokens), commonness(tokens, US_STATE_NAME_WORDS))
-            # Namesakes share a handful of places and kinds: score each once per name.
-            place_parts: dict[tuple[Location, HolderKind, str], tuple[tuple[float, ...], float]] = {}
-            holder_parts: dict[HolderKind, tuple[float, ...]] = {}
-            places = []
+            # Namesakes (a chapter name has thousands) differ only in their place, their kind of
+            # body and whether the name is their own: group them by what of that this payee can
+            # tell apart, score each group once and share its feature vector.
+            groups: dict[_HolderGroup, list[str]] = {}
+            firsts: dict[_HolderGroup, Location] = {}  # a place of each group
             for supplier_id in holders:
                 entry = self.entries[supplier_id]
+                both_names = bool(other_texts) and any(
+                    agrees(other_texts, other) for other in entry.names if other != name_key
+                )
                 street = street_agreement(place.street, entry.street)
-                part_key = (entry.location, entry.kind, street)
-                place_part = place_parts.get(part_key)
-                if place_part is None:
-                    values = F.place_features(place, entry.location, entry.kind, common.plain, street)
-                    place_part = place_parts[part_key] = (values, F.dot(place_weights, values))
-                places.append((supplier_id, entry, place_part))
+                key = (seen(entry.location), entry.kind, entry.names[0] == name_key, both_names, street)
+                members = groups.get(key)
+                if members is None:
+                    groups[key] = members = []
+                    firsts[key] = entry.location
+                members.append(supplier_id)
+            scored_groups = []
+            holder_parts: dict[HolderKind, tuple[float, ...]] = {}
+            own_holders = 0
+            in_state: list[str] = []
+            for key, members in groups.items():
+                _, kind, own, _, street = key
+                values = F.place_features(place, firsts[key], kind, common.plain, street)
+                scored_groups.append((key, members, values))
+                if own:
+                    own_holders += len(members)
+                    if values[_STATE_AGREES] and not values[_CITY_CONFLICTS]:
+                        in_state.extend(members)
             # Suppliers that carry the name as their own, not as an alt name (a DBA or parent).
-            namesakes = math.log(max(1, sum(entry.names[0] == name_key for _, entry, _ in places)))
+            namesakes = math.log(max(1, own_holders))
             # The only namesake in the payee's state (with no city against it) is pinned by the state.
-            in_state = [
-                supplier_id for supplier_id, entry, place_part in places
-                if entry.names[0] == name_key
-                and place_part[0][_STATE_AGREES]
-                and not place_part[0][_CITY_CONFLICTS]
-            ]
             alone_in_state = in_state[0] if len(in_state) == 1 else None
-            for supplier_id, entry, (place_values, place_utility) in places:
+            for (_, kind, own, both_names, _), members, place_values in scored_groups:
                 # Many namesakes mean more unindexed ones too, unless the street, city or ZIP pins
                 # this one; the state alone pins it less (an unindexed namesake may share the state).
+                # The one pinned by its state is a group of its own.
                 placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES] or place_values[_STREET_AGREES]
-                state_pinned = not placed and supplier_id == alone_in_state
+                state_pinned = not placed and members[0] == alone_in_state
                 unplaced = 0.0 if placed or state_pinned else namesakes
                 pinned_namesakes = namesakes if state_pinned else 0.0
-                via_alt_name = 1.0 if name_key != entry.names[0] else 0.0
-                # "X DBA Y" naming both of a supplier's names: its other name is the payee's other.
-                both_names = float(bool(other_texts) and any(
-                    agrees(other_texts, other) for other in entry.names if other != name_key
-                ))
-                conflicts = holder_parts.get(entry.kind)
+                conflicts = holder_parts.get(kind)
                 if conflicts is None:
-                    conflicts = holder_parts[entry.kind] = F.holder_features(payee_forms, entry.kind, common)
-                holder_part = (via_alt_name, both_names, *conflicts)
+                    conflicts = holder_parts[kind] = F.holder_features(payee_forms, kind, common)
+                # "X DBA Y" naming both of a supplier's names: its other name is the payee's other.
+                holder_part = (0.0 if own else 1.0, float(both_names), *conflicts)
                 utility = (
                     name_utility + F.dot(holder_weights, holder_part)
-                    + place_utility + tail_weights[1] * unplaced + tail_weights[2] * pinned_namesakes
+                    + F.dot(place_weights, place_values) + tail_weights[1] * unplaced
+                    + tail_weights[2] * pinned_namesakes
                 )
-                known = best.get(supplier_id)
-                if known is None or utility > known.utility:
-                    features = (
-                        *name_part, *holder_part, *place_values,
-                        query_tail[0], unplaced, pinned_namesakes, *query_tail[1:],
-                    )
-                    best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
-        return sorted(best.values(), key=lambda candidate: (-candidate.utility, candidate.supplier_id))
+                features = (
+                    *name_part, *holder_part, *place_values,
+                    query_tail[0], unplaced, pinned_namesakes, *query_tail[1:],
+                )
+                for supplier_id in members:
+                    known = best.get(supplier_id)
+                    if known is None or utility > known.utility:
+                        best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
+        # Best first, ties by id: two sorts on C-level keys (a stable sort keeps the id order).
+        ranked = sorted(best.values(), key=_BY_ID)
+        ranked.sort(key=_BY_UTILITY, reverse=True)
+        return ranked
 
     def _exact_names(self, queries: Iterable[str]) -> set[str]:
         names: set[str] = set()
@@ -685,17 +715,22 @@ class SupplierIndex:
             (candidate, probability)
             for candidate, probability in zip(candidates, probabilities, strict=True)
             if candidate.name_key == top.name_key
-            and self._same_registration(self.entries[candidate.supplier_id], top_entry)
+            # The place first, inline: thousands of chapters share the name, few the place.
+            and (entry := self.entries[candidate.supplier_id]).location == top_entry.location
+            and self._same_registration(entry, top_entry)
         ]
         if len(group) > 1:
             score = math.fsum(probability for _, probability in group)
             top = min((candidate for candidate, _ in group), key=lambda candidate: candidate.supplier_id)
-        others = [
-            (candidate, probability)
-            for candidate, probability in zip(candidates, probabilities, strict=True)
-            if all(candidate is not member for member, _ in group)
-        ]
-        runner = others[0] if others else None
+        grouped = {member.supplier_id for member, _ in group}
+        runner = next(
+            (
+                (candidate, probability)
+                for candidate, probability in zip(candidates, probabilities, strict=True)
+                if candidate.supplier_id not in grouped
+            ),
+            None,
+        )
         runner_up = self._describe(*runner) if runner else None
         supplier = self.entries[top.supplier_id].supplier
         match_type: MatchType = "exact" if top.features[_EXACT] else "fuzzy"
@@ -767,6 +802,24 @@ class SupplierIndex:
         )
 
 
+def _seen_by(location: Location) -> Callable[[Location], SeenPlace]:
+    """What the features can tell of a supplier's place from this payee's: its state (which
+    also meets the source's default state), and whether its city and its ZIP agree with the
+    payee's where both give one (None where either does not)."""
+    city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
+
+    def seen(other: Location) -> SeenPlace:
+        city = None
+        if location.city and other.city:
+            city = city_agrees.get(other.city)
+            if city is None:
+                city = city_agrees[other.city] = F.places_agree(location.city, other.city)
+        postal = location.postal_code == other.postal_code if location.postal_code and other.postal_code else None
+        return other.state, city, postal
+
+    return seen
+
+
 def _names_agree(text: str, name: str, truncation_possible: bool) -> bool:
     """Whether ``text`` is ``name`` or, when it may be cut, the beginning of it."""
     return fuzz.token_sort_ratio(text, name) >= BOTH_NAMES_MIN_SIMILARITY or (
@@ -783,7 +836,7 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
     if not anchors:
         return set()
     if len(anchors) == 1:
-        blocked = set(anchors[0])
+        blocked = anchors[0]  # read, never changed here or by the caller: it may be the postings
     else:
         blocked = set()
         for anchor in anchors:
@@ -803,11 +856,26 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
         blocked = triples or blocked
     if len(blocked) > MAX_SCORED_NAMES:
         # Still generic: names closest in length share the most with a query made of common words.
-        closest = heapq.nsmallest(
-            MAX_SCORED_NAMES, blocked, key=lambda name: (abs(len(name) - len(query)), name)
-        )
-        blocked = set(closest)
+        blocked = _closest_in_length(blocked, len(query), MAX_SCORED_NAMES)
     return blocked
+
+
+def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
+    """The ``count`` names nearest ``length`` characters, ties by name: the names nearer than
+    some distance, then the first by name at that distance (tens of thousands of names carry
+    OF or COUNTY: their lengths are counted in C, and only those at the edge are compared)."""
+    sizes = Counter(map(len, names))
+    wanted = min(count, len(names))
+    within, distance = sizes[length], 0
+    while within < wanted:
+        distance += 1
+        within += sizes[length - distance] + sizes[length + distance]
+    low, high = length - distance, length + distance
+    near = [name for name in names if low <= len(name) <= high]  # the one pass over all names
+    closest = [name for name in near if low < len(name) < high]
+    edge = [name for name in near if len(name) in (low, high)]
+    closest.extend(heapq.nsmallest(wanted - len(closest), edge))
+    return set(closest)
 
 
 def _result(

@@ -15,7 +15,7 @@ from domain.matching.features import HolderKind, Location
 from domain.matching.index import Entry, SupplierIndex, shared_kind, shared_street
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
-SNAPSHOT_FORMAT = 3  # 3: entries carry their street key
+SNAPSHOT_FORMAT = 4  # 3: entries carry their street key; 4: name holders, spaceless names and deletions as tuples
 _DOMAIN = Path(__file__).resolve().parents[1]
 # Snapshots hold normalised names, holder kinds and street keys: the code that derived them is part of the format.
 _DERIVATION_DIGEST = hashlib.blake2b(
