@@ -391,8 +391,9 @@ def place_features(
     values = list(location_features(query.location, location))
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
-    # "123 MAIN" in another state, town or ZIP is another street of that name.
-    street_agrees = float(street == "agree" and not (values[1] or values[3] or values[5]))
+    # "123 MAIN" in another state, town or ZIP is another street of that name, and with no place
+    # at all it is a street in any of thousands of towns.
+    street_agrees = float(street == "agree" and bool(query.location) and not (values[1] or values[3] or values[5]))
     street_conflicts = float(street == "disagree")
     national_conflict = 0.0
     if holder.national:

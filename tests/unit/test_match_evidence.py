@@ -385,6 +385,8 @@ def test_street_agreement_counts_only_where_the_rest_of_the_place_does_not_disag
     assert place_values(elsewhere, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
     other_zip = F.QueryPlace.of(F.Location.of(None, None, "40245"))
     assert place_values(other_zip, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
+    nowhere = F.QueryPlace.of(F.Location.of(None, None, None))
+    assert place_values(nowhere, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
     against = place_values(payee, louisville, "disagree", NAMESAKES[0])
     assert against["street_conflicts"] == 1.0 and against["street_agrees"] == 0.0
     unknown = place_values(payee, louisville, "unknown", NAMESAKES[0])
@@ -429,6 +431,14 @@ def test_another_street_is_evidence_against():
     assert evidence_of(moved)["street_conflicts"] < 0
     assert moved.score < plain.score
     assert "street differs" in moved.reason or moved.decision != "matched"
+
+
+def test_a_street_alone_does_not_pick_one_of_namesakes_in_many_towns():
+    # One namesake per town, each on a Main Street: "100 MAIN ST" is in many more towns than these.
+    towns = ("PADUCAH", "BEREA", "HAZARD", "MURRAY")
+    index = index_of(*(church(f"T{i}", f"{100 + i} MAIN ST", "", city) for i, city in enumerate(towns)))
+    result = index.match("Grace Community Church", address_lines=["100 Main Street"])
+    assert result.decision != "matched" and "street_agrees" not in evidence_of(result)
 
 
 @pytest.mark.parametrize("lines", [
