@@ -323,8 +323,8 @@ def _street_key(parts: list[str]) -> str | None:
         if box:
             return f"PO BOX {box.group(1)}"
         tokens = text.replace("#", " # ").split()
-        if not tokens or not tokens[0][:1].isdigit() or tokens[1:2] and tokens[1] in _OCCUPANCY_WORDS:
-            continue  # no number, or a unit line ("2ND FLOOR", "3 STE"): the street may follow
+        if len(tokens) < 2 or not tokens[0][:1].isdigit() or tokens[1] in _OCCUPANCY_WORDS:
+            continue  # no number, a number alone (a ZIP on its own line) or a unit line ("2ND FLOOR")
         words = []
         for token in tokens[1:]:
             if token in _OCCUPANCY_WORDS:

@@ -117,7 +117,11 @@ def country_in_name(name: NormalizedName) -> str:
     "ACME GMBH" a company abroad; '' when the name says nothing."""
     if set(name.tokens[-2:]) & US_COUNTRY_WORDS:
         return "US"
-    return ABROAD if primary_family(name.legal_suffixes) in FOREIGN_LEGAL_FAMILIES else ""
+    forms = name.legal_suffixes
+    # A form that is also a state's code may be the state ("... OF LAS VEGAS NV").
+    if forms and forms[-1] not in US_STATE_CODES and primary_family(forms) in FOREIGN_LEGAL_FAMILIES:
+        return ABROAD
+    return ""
 
 
 class QueryPlace(NamedTuple):
@@ -159,6 +163,8 @@ class QueryPlace(NamedTuple):
     ) -> QueryPlace:
         """Where a payee of this name is: the record's place, else what the name itself says."""
         named = "" if country else country_in_name(name)
+        if named == ABROAD and location.state in US_STATE_CODES:
+            named = ""  # a US state outweighs the form: "GLAD TIDINGS AG" of Alaska is an Assembly of God
         place = cls.of(location, country or named, default_state, default_country, street)
         return place.naming(name.tokens)._replace(country_from_name=bool(named))
 
@@ -219,8 +225,11 @@ class HolderKind(NamedTuple):
         )
         legal_family = primary_family(name.legal_suffixes)
         country = country_code(supplier.country)
-        if legal_family in FOREIGN_LEGAL_FAMILIES and country in ("", "US"):
-            country = ABROAD  # a registry of device makers lists "tci GmbH" of Hessen as US
+        registered_in_a_state = Location.of(None, supplier.state, None).state in US_STATE_CODES
+        if legal_family in FOREIGN_LEGAL_FAMILIES and country in ("", "US") and not registered_in_a_state:
+            # A registry of device makers lists "tci GmbH" of Hessen as US (and no state); with a
+            # state, the form is a word: "GLAD TIDINGS AG" (Assembly of God), "... LAS VEGAS NV".
+            country = ABROAD
         return cls(
             category=supplier.category,
             country=country,
@@ -384,15 +393,18 @@ def place_features(
     values = list(location_features(query.location, location))
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
-    # "123 MAIN" in another state, town or ZIP is another street of that name.
-    street_agrees = float(street == "agree" and not (values[1] or values[3] or values[5]))
+    # "123 MAIN" in another state, town or ZIP is another street of that name, and with no place
+    # at all it is a street in any of thousands of towns.
+    street_agrees = float(street == "agree" and bool(query.location) and not (values[1] or values[3] or values[5]))
     street_conflicts = float(street == "disagree")
     national_conflict = 0.0
-    if holder.national and (values[1] or values[3] or values[5] or street_conflicts):
+    if holder.national:
+        street_conflicts = 0.0  # its registered street is its head office's, in its own town too
+    if holder.national and (values[1] or values[3] or values[5]):
         # A national body paid at a regional office: its registry address is its head office.
         # A federal agency is one body wherever it is paid; a nonprofit of national name may
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
-        values[1] = values[3] = values[5] = street_conflicts = 0.0
+        values[1] = values[3] = values[5] = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
     country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0

@@ -132,6 +132,8 @@ def test_street_keys_as_the_index_stores_and_compares_them():
     assert street_key("828 FORT STREET MALL STE 100") == street_key(["828 Fort St Mall"]) == "828 FT ST MALL"
     assert street_key(["ATTN: AP", "500 W Madison St, Chicago IL 60661"]) == "500 MADISON"
     assert street_key(["Suite 400"]) is street_key("") is street_key(None) is None
+    # A number alone (a ZIP on a line of its own) names no street.
+    assert street_key(["Chicago IL", "60661"]) is street_key("100") is None
     assert street_key(["2nd Floor", "100 Main St"]) == street_key("3rd Fl, 100 Main Street") == "100 MAIN"
     assert street_agreement("PO BOX 12345", "PO BOX 12345") == "agree"
     # Box numbers one digit apart are other boxes, however alike they look.

@@ -311,6 +311,9 @@ def test_a_foreign_legal_form_places_a_holder_abroad_whatever_the_registry_says(
     assert kind(holder("O1", "tci GmbH", country="US")).country == F.ABROAD
     assert kind(holder("O2", "tci GmbH", country="DE")).country == "DE"
     assert kind(holder("O3", "TCI INC", country="US")).country == "US"
+    # With a US state the form is a word: an Assembly of God church, a Nevada body.
+    assert kind(holder("C1", "GLAD TIDINGS AG", "nonprofit", state="AK")).country == "US"
+    assert kind(holder("C2", "OUR DAILY BREAD NV", "nonprofit", state="NV")).country == "US"
     assert F.countries_differ("US", F.ABROAD) and not F.countries_differ("DE", F.ABROAD)
     assert not F.countries_differ("", "US") and F.countries_differ("DE", "SE")
 
@@ -319,6 +322,10 @@ def test_a_name_says_where_its_holder_is():
     assert F.country_in_name(normalize_name("ACME AMERICA")) == "US"
     assert F.country_in_name(normalize_name("MARA SYSTEMS CONSULTING AB")) == F.ABROAD
     assert F.country_in_name(normalize_name("ACME INC")) == ""
+    assert F.country_in_name(normalize_name("CITY OF HENDERSON NV")) == ""  # Nevada, not a Dutch NV
+    # A US state on the record outweighs a form the name ends in.
+    church = F.QueryPlace.for_payee(normalize_name("GLAD TIDINGS AG"), F.Location.of(None, "AK", None))
+    assert church.country == "US" and not church.country_from_name
     # A payee whose form says it is abroad is not held to the source's default country.
     swedish = kind(holder("S1", "MARA SYSTEMS CONSULTING AB", country="SE"))
     place = F.QueryPlace.for_payee(
@@ -332,6 +339,14 @@ def test_a_name_says_where_its_holder_is():
     values = dict(zip(F.FEATURES[F.PLACE_START:F.TAIL_START],
                       F.place_features(place, F.Location.of(None, None, None), german, 0.0), strict=True))
     assert values["country_conflicts"] == 1.0 and values["default_place_conflicts"] == 0.0
+
+
+def test_a_us_church_whose_name_ends_in_a_foreign_form_is_no_foreign_holder():
+    index = index_of(holder("C1", "GLAD TIDINGS AG", "nonprofit", city="ANCHORAGE", state="AK"),
+                     holder("C2", "OTHER FELLOWSHIP", "nonprofit", state="AK"))
+    for payee in ("GLAD TIDINGS", "GLAD TIDINGS AG"):
+        result = index.match(payee, city="Anchorage", state="AK", country="US")
+        assert result.decision == "matched" and "country_conflicts" not in evidence_of(result), payee
 
 
 def test_an_acronym_company_registered_abroad_is_not_a_us_payee():
@@ -370,6 +385,8 @@ def test_street_agreement_counts_only_where_the_rest_of_the_place_does_not_disag
     assert place_values(elsewhere, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
     other_zip = F.QueryPlace.of(F.Location.of(None, None, "40245"))
     assert place_values(other_zip, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
+    nowhere = F.QueryPlace.of(F.Location.of(None, None, None))
+    assert place_values(nowhere, louisville, "agree", NAMESAKES[0])["street_agrees"] == 0.0
     against = place_values(payee, louisville, "disagree", NAMESAKES[0])
     assert against["street_conflicts"] == 1.0 and against["street_agrees"] == 0.0
     unknown = place_values(payee, louisville, "unknown", NAMESAKES[0])
@@ -379,6 +396,9 @@ def test_street_agreement_counts_only_where_the_rest_of_the_place_does_not_disag
                         country="US", category="nonprofit")
     head_office = place_values(payee, F.Location.of("MISSOULA", "MT", None), "disagree", national)
     assert head_office["street_conflicts"] == 0.0 and head_office["national_place_conflict"] == 1.0
+    # ... and in its own town another street is no sign of a namesake elsewhere either.
+    at_home = place_values(payee, louisville, "disagree", national)
+    assert at_home["street_conflicts"] == at_home["national_place_conflict"] == 0.0
 
 
 def test_the_index_keeps_each_suppliers_street_key_from_upsert():
@@ -411,6 +431,14 @@ def test_another_street_is_evidence_against():
     assert evidence_of(moved)["street_conflicts"] < 0
     assert moved.score < plain.score
     assert "street differs" in moved.reason or moved.decision != "matched"
+
+
+def test_a_street_alone_does_not_pick_one_of_namesakes_in_many_towns():
+    # One namesake per town, each on a Main Street: "100 MAIN ST" is in many more towns than these.
+    towns = ("PADUCAH", "BEREA", "HAZARD", "MURRAY")
+    index = index_of(*(church(f"T{i}", f"{100 + i} MAIN ST", "", city) for i, city in enumerate(towns)))
+    result = index.match("Grace Community Church", address_lines=["100 Main Street"])
+    assert result.decision != "matched" and "street_agrees" not in evidence_of(result)
 
 
 @pytest.mark.parametrize("lines", [
