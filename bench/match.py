@@ -773,9 +773,10 @@ AGAINST_ONLY = frozenset({
 })
 
 
-# ... and evidence that can only count for one.
+# ... and evidence that can only count for one (how far the names agree among them: the
+# other sign would read "the payee's words are in the name" as evidence against it).
 FOR_ONLY = frozenset({
-    "state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names", "street_agrees",
+    "similarity", "query_coverage", "name_coverage", "state_agrees", "city_agrees", "postal_agrees", "default_place_agrees", "both_names", "street_agrees",
 })
 
 

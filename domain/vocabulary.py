@@ -20,7 +20,10 @@ LEGAL_FORM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     "partnership": {"LP": ("LP",), "LLP": ("LLP",), "LLLP": ("LLLP",)},
     "professional": {"PC": ("PC",)},
     "bank": {"NA": ("NA",)},
-    # Foreign forms: each its own country's kind of company.
+}
+# Forms no US company takes, each its own country's kind of company: a holder of one is
+# registered abroad whatever a registry's country field says, and a payee writing one is paid abroad.
+FOREIGN_LEGAL_FORM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     "plc": {"PLC": ("PLC",)},
     "gmbh": {"GMBH": ("GMBH", "MBH")},
     "ag": {"AG": ("AG",)},
@@ -37,6 +40,8 @@ LEGAL_FORM_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     "asian": {"PVT": ("PVT",), "SDN": ("SDN",), "BHD": ("BHD",), "TBK": ("TBK",)},
     "latin": {"LTDA": ("LTDA",), "EIRELI": ("EIRELI",), "CV": ("CV",), "CIA": ("CIA",)},
 }
+FOREIGN_LEGAL_FAMILIES = frozenset(FOREIGN_LEGAL_FORM_FAMILIES)
+LEGAL_FORM_FAMILIES |= FOREIGN_LEGAL_FORM_FAMILIES
 # Canonical legal form → its spellings, and spelling → canonical form.
 LEGAL_FORMS: dict[str, tuple[str, ...]] = {
     canonical: spellings for family in LEGAL_FORM_FAMILIES.values() for canonical, spellings in family.items()
@@ -53,11 +58,6 @@ LEGAL_FORMS_ALSO_WORDS = frozenset("AS SE SPA ZOO SPZOO".split())
 # Legal forms that are also everyday abbreviations (Colorado, Pennsylvania, "Attorney General"):
 # they count as a legal form only as the last word of a longer name.
 LEGAL_FORMS_ALSO_ABBREVIATIONS = frozenset("CO PA SA AG AS AB NV BV SE CV SL KK OY NA".split())
-# Families of forms no US company takes: a holder of one is registered abroad whatever a
-# registry's country field says, and a payee writing one is paid abroad.
-FOREIGN_LEGAL_FAMILIES = frozenset(
-    {"plc", "gmbh", "ag", "kg", "sa", "ulc", "srl", "sl", "bv", "nv", "nordic", "kk", "pty", "asian", "latin"}
-)
 # Families only companies run for profit have: a nonprofit or a government body is none of them.
 FOR_PROFIT_FAMILIES = frozenset({"llc", "partnership", "professional", "bank"})
 

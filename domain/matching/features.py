@@ -50,10 +50,10 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -3.1914, 4.4872, -3.4057, 3.6313, -0.5903, 1.0196, -1.7379, -0.3984, -1.9872, -2.0227, -1.8609, -2.7322,
-    0.0000, -4.7888, -6.4117, -2.5976, 3.3736, -2.1285, -0.8547, -1.7118, -0.6253, -0.7117, 1.4712, -2.0887,
-    0.8153, -1.7787, 2.5392, -1.0308, -1.7984, -4.4834, 2.1380, -2.3962, -1.3722, -0.7950, 2.9932, -1.8326,
-    0.4093, -1.0351, 0.0000, -1.6424, -0.2440,
+    -5.6351, 3.1250, 0.0000, 4.2614, -0.8512, 1.0047, -1.7781, -0.5452, -2.0879, -2.0331, -1.8495, -2.9153,
+    0.0000, -3.4037, -4.5892, -2.6069, 3.3879, -2.1298, -0.8631, -1.6867, -0.5686, -0.7227, 1.3624, -2.1695,
+    0.7553, -1.8271, 2.3761, -1.0481, -1.9103, -4.6086, 2.0798, -2.5050, -1.4895, -0.9284, 2.7002, -1.7460,
+    0.4551, -1.0070, 0.0000, -1.6281, -0.3449,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -112,6 +112,11 @@ def countries_differ(a: str, b: str) -> bool:
     return a != b
 
 
+def has_foreign_form(legal_suffixes: Iterable[str]) -> bool:
+    """Whether any of a name's legal forms is one no US company takes ("ACME PTY LTD")."""
+    return any(LEGAL_FORM_FAMILY[form] in FOREIGN_LEGAL_FAMILIES for form in legal_suffixes)
+
+
 def country_in_name(name: NormalizedName) -> str:
     """The country a payee's name gives: "ACME AMERICA", "ACME USA INC" are the US arm,
     "ACME GMBH" a company abroad; '' when the name says nothing."""
@@ -119,7 +124,7 @@ def country_in_name(name: NormalizedName) -> str:
         return "US"
     forms = name.legal_suffixes
     # A form that is also a state's code may be the state ("... OF LAS VEGAS NV").
-    if forms and forms[-1] not in US_STATE_CODES and primary_family(forms) in FOREIGN_LEGAL_FAMILIES:
+    if forms and forms[-1] not in US_STATE_CODES and has_foreign_form(forms):
         return ABROAD
     return ""
 
@@ -226,7 +231,7 @@ class HolderKind(NamedTuple):
         legal_family = primary_family(name.legal_suffixes)
         country = country_code(supplier.country)
         registered_in_a_state = Location.of(None, supplier.state, None).state in US_STATE_CODES
-        if legal_family in FOREIGN_LEGAL_FAMILIES and country in ("", "US") and not registered_in_a_state:
+        if has_foreign_form(name.legal_suffixes) and country in ("", "US") and not registered_in_a_state:
             # A registry of device makers lists "tci GmbH" of Hessen as US (and no state); with a
             # state, the form is a word: "GLAD TIDINGS AG" (Assembly of God), "... LAS VEGAS NV".
             country = ABROAD

@@ -515,7 +515,8 @@ class SupplierIndex:
             alone_in_state = in_state[0] if len(in_state) == 1 else None
             for (_, kind, own, both_names, _), members, place_values in scored_groups:
                 # Many namesakes mean more unindexed ones too, unless the street, city or ZIP pins
-                # this one; the state alone pins it less (an unindexed namesake may share the state).
+                # this one; pinned by the state alone, the namesakes count by a weight of their own
+                # (an unindexed namesake may share the state: the fit says how often).
                 # The one pinned by its state is a group of its own.
                 placed = place_values[_CITY_AGREES] or place_values[_POSTAL_AGREES] or place_values[_STREET_AGREES]
                 state_pinned = not placed and members[0] == alone_in_state

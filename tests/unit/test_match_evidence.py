@@ -451,3 +451,14 @@ def test_messy_or_incomparable_address_lines_are_neutral(lines):
     with_lines = index.match("Grace Community Church", **place, address_lines=lines)
     # A box against a street, or no street number at all: neither for nor against anyone.
     assert with_lines == without
+
+
+def test_any_foreign_form_places_a_holder_abroad():
+    assert F.has_foreign_form(normalize_name("ACME PTY LTD").legal_suffixes)
+    assert not F.has_foreign_form(normalize_name("ACME CO LTD").legal_suffixes)
+    assert kind(holder("O1", "ACME PTY LTD", country="")).country == F.ABROAD
+
+
+def test_name_agreement_never_counts_against_a_candidate():
+    for feature in ("similarity", "query_coverage", "name_coverage"):
+        assert F.WEIGHTS[F.FEATURES.index(feature)] >= 0, feature
