@@ -90,6 +90,9 @@ def test_a_repeated_payee_follows_every_change_of_the_index():
     assert matched_id() is None
     index.upsert(Supplier(supplier_id="S1", name="ACME TOOLS INC", city="AUSTIN", state="TX", category="hardware"))
     assert matched_id() == "S1"
+    # Changed in place (as many suppliers as before): renamed, the payee is no longer this supplier.
+    index.upsert(Supplier(supplier_id="S1", name="ZENITH MOTORS LLC", city="AUSTIN", state="TX", category="hardware"))
+    assert matched_id() is None
 
 
 def test_a_repeated_payee_follows_the_matchers_thresholds():
