@@ -257,20 +257,22 @@ MatchKey = tuple[str, tuple[str, ...], str | None, str | None, str | None, str |
 # Kept pickled: a result is dozens of small objects, which the cyclic GC would walk on every full
 # collection (over 100 ms for a few thousand results); bytes it never looks at.
 _MATCH_CACHE_SIZE = 4096
-_match_caches: weakref.WeakKeyDictionary[SupplierIndex, tuple[int, LruCache[MatchKey, bytes]]]
+MatcherState = tuple[int, float, float, float, tuple[float, ...]]
+_match_caches: weakref.WeakKeyDictionary[SupplierIndex, tuple[MatcherState, LruCache[MatchKey, bytes]]]
 _match_caches = weakref.WeakKeyDictionary()
 
 
 def matched(
     index: SupplierIndex, record: PayeeRecord, default_state: str | None, default_country: str | None
 ) -> MatchResult:
-    """The index's match for the record's name, address and place. Cached per index and content:
-    ``index.version`` (a digest of the suppliers held) moves on at every upsert and delete,
-    which drops what was cached."""
-    version, cache = _match_caches.get(index, (None, None))
-    if cache is None or version != index.version:
+    """The index's match for the record's name, address and place. Cached per index, content and
+    parameters: ``index.version`` (a digest of the suppliers held) moves on at every upsert and
+    delete, and the thresholds and weights are public attributes (a fit sets the weights)."""
+    state = (index.version, index.match_threshold, index.ambiguity_margin, index.review_floor, index.weights)
+    kept_state, cache = _match_caches.get(index, (None, None))
+    if cache is None or kept_state != state:
         cache = LruCache(_MATCH_CACHE_SIZE)
-        _match_caches[index] = (index.version, cache)
+        _match_caches[index] = (state, cache)
     key = (
         record.payee_name, tuple(record.address_lines), record.city, record.state, record.postal_code,
         record.country, default_state, default_country,

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 
-from domain.matching import SupplierIndex
+from domain.matching import DefaultPlaces, SupplierIndex
 from domain.outcome import (
     CoreConfig,
     Outcome,
@@ -15,7 +15,7 @@ from domain.outcome import (
     raw_record_outcome,
     stage_failure_outcome,
 )
-from domain.pipeline import Rejection, Thresholds, current_versions
+from domain.pipeline import Rejection, Thresholds, current_versions, matched
 from domain.suppliers import Supplier
 from schemas.events import AuditEvent, DeadLetter, EnrichedPayee, PayeeRecord, SourcePosition
 
@@ -90,6 +90,51 @@ def test_a_repeated_payee_follows_every_change_of_the_index():
     assert matched_id() is None
     index.upsert(Supplier(supplier_id="S1", name="ACME TOOLS INC", city="AUSTIN", state="TX", category="hardware"))
     assert matched_id() == "S1"
+    # Changed in place (as many suppliers as before): renamed, the payee is no longer this supplier.
+    index.upsert(Supplier(supplier_id="S1", name="ZENITH MOTORS LLC", city="AUSTIN", state="TX", category="hardware"))
+    assert matched_id() is None
+
+
+def test_a_repeated_payee_follows_the_matchers_thresholds():
+    # The thresholds are public attributes of the index: a cached match must not outlive them.
+    index = make_index()
+
+    def decision() -> str:
+        return decoded(outcome_for(raw(city="Austin", state="TX"), index), "enriched")[0]["match"]["decision"]
+
+    assert decision() == "matched"
+    index.match_threshold = 1.0
+    assert decision() != "matched"
+
+
+def test_the_match_cache_keeps_apart_what_the_matcher_tells_apart():
+    # One name, namesakes in two states: the place, the source's default place and the street decide.
+    index = SupplierIndex(match_threshold=0.85, ambiguity_margin=0.05)
+    for supplier_id, city, state, postal_code, address in (
+        ("AZ1", "PHOENIX", "AZ", "85004", "1 DESERT RD"), ("NY1", "ALBANY", "NY", "12207", "9 HUDSON AVE"),
+    ):
+        index.upsert(Supplier(
+            supplier_id=supplier_id, name="HELPING HANDS FOUNDATION", city=city, state=state,
+            postal_code=postal_code, address=address,
+        ))
+    places = DefaultPlaces.parse("US", {"az": "US-AZ", "ny": "US-NY"})
+    records = [
+        PayeeRecord(source_system=source, source_record_id="1", payee_name="HELPING HANDS FOUNDATION", **fields)
+        for source in ("az", "ny", "other")
+        for fields in ({}, {"state": "NY"}, {"city": "Phoenix"}, {"address_lines": ["9 Hudson Ave"]}, {"postal_code": "12207"})
+    ]
+    seen = set()
+    for _ in range(2):  # the second round is served from the cache
+        for record in records:
+            default_state, default_country = places.for_source(record.source_system)
+            direct = index.match(
+                record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
+                country=record.country, default_state=default_state, default_country=default_country,
+                address_lines=record.address_lines,
+            )
+            assert matched(index, record, default_state, default_country) == direct
+            seen.add((direct.supplier_id, direct.decision))
+    assert {("AZ1", "matched"), ("NY1", "matched")} <= seen  # the records do tell the namesakes apart
 
 
 def test_a_replay_run_is_a_delivery_of_its_own():

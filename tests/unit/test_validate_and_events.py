@@ -10,7 +10,7 @@ import pytest
 
 from domain.outcome import dead_letter
 from domain.pipeline import Rejection, decode_record
-from schemas.events import EVENT_ID_NAMESPACE, EnrichedPayee, PayeeRecord, SourcePosition, deterministic_id
+from schemas.events import EVENT_ID_NAMESPACE, AuditEvent, EnrichedPayee, PayeeRecord, SourcePosition, deterministic_id
 
 MAX_BYTES = 64 * 1024
 
@@ -78,6 +78,14 @@ def test_event_id_is_the_source_position_and_run():
 def test_ids_are_the_uuid5_of_their_parts(parts):
     # Ids already published must stay the same: the fast path is RFC 4122 name-based (SHA-1) ids.
     assert deterministic_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def test_published_ids_do_not_move():
+    # Values of the release before the fast path: the namespace and the parts' order are pinned too.
+    here = SourcePosition(topic="payees.raw", partition=2, offset=41)
+    assert EnrichedPayee.make_event_id(here, None) == "e7144636-6829-53df-8697-a90c5684783e"
+    assert AuditEvent.make_event_id(here, "run-1") == "1e1f03ad-c2ee-510c-b5d2-75c2899e8509"
+    assert deterministic_id("correlation", "crm:7", "ab") == "63537033-8be7-5fca-9472-89c472ee0414"
 
 
 def test_dead_letter_keeps_original_bytes_and_position():
