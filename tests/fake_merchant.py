@@ -8,11 +8,10 @@ counts requests and keeps every search it was sent, so a test can check what lef
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from tests.fake_http import LoopbackJSONServer, Reply
 
 Mode = Literal["ok", "slow", "fail500", "malformed"]
 
@@ -28,7 +27,9 @@ DEFAULT_MERCHANTS: dict[str, dict[str, Any]] = {
 }
 
 
-class FakeMerchantProvider:
+class FakeMerchantProvider(LoopbackJSONServer):
+    path = "/v1/merchant-searches"
+
     def __init__(self) -> None:
         self.mode: Mode = "ok"
         self.delay_s = 1.0
@@ -36,15 +37,7 @@ class FakeMerchantProvider:
         self.requests = 0
         self.searches: list[dict[str, Any]] = []
         self.authorization: list[str | None] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        super().__init__()
 
     def reset(self) -> None:
         with self._lock:
@@ -55,57 +48,23 @@ class FakeMerchantProvider:
             self.searches.clear()
             self.authorization.clear()
 
-    def start(self) -> FakeMerchantProvider:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-                return
-
-            def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/merchant-searches":
-                    self._send(404, {"error": "not found"})
-                    return
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                with fake._lock:
-                    fake.requests += 1
-                    fake.searches.extend(body.get("searches", []))
-                    fake.authorization.append(self.headers.get("Authorization"))
-                mode = fake.mode
-                if mode == "fail500":
-                    self._send(500, {"error": "upstream exploded"})
-                    return
-                if mode == "slow":
-                    time.sleep(fake.delay_s)
-                if mode == "malformed":
-                    self._send(200, {"matches": "sure"})
-                    return
-                results = []
-                for search in body.get("searches", []):
-                    merchant = fake.merchants.get(" ".join(str(search.get("merchant_name", "")).upper().split()))
-                    results.append(
-                        {"reference": search.get("reference"), "matched": merchant is not None,
-                         "match_confidence": 0.93 if merchant else None, "merchant": merchant}
-                    )
-                self._send(200, {"results": results})
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-        return Handler
+    def answer(self, body: dict[str, Any], headers: Any) -> Reply:
+        with self._lock:
+            self.requests += 1
+            self.searches.extend(body.get("searches", []))
+            self.authorization.append(headers.get("Authorization"))
+        mode = self.mode
+        if mode == "fail500":
+            return 500, {"error": "upstream exploded"}
+        if mode == "slow":
+            time.sleep(self.delay_s)
+        if mode == "malformed":
+            return 200, {"matches": "sure"}
+        results = []
+        for search in body.get("searches", []):
+            merchant = self.merchants.get(" ".join(str(search.get("merchant_name", "")).upper().split()))
+            results.append(
+                {"reference": search.get("reference"), "matched": merchant is not None,
+                 "match_confidence": 0.93 if merchant else None, "merchant": merchant}
+            )
+        return 200, {"results": results}
