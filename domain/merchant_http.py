@@ -34,6 +34,7 @@ from domain.merchant import LookupFailure, LookupOutcome, MerchantData, Merchant
 from domain.resilience import (
     BreakerState,
     CallError,
+    CallLimits,
     CallStats,
     CircuitBreaker,
     Clock,
@@ -45,19 +46,13 @@ from domain.resilience import (
 SEARCH_PATH = "/merchant-searches"
 
 
-@dataclass(frozen=True, slots=True)
-class HttpProviderConfig:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpProviderConfig(CallLimits):
     name: str
     base_url: str
     api_key: str = field(repr=False)
     timeout_s: float = 5.0
-    max_retries: int = 2
-    rate_per_s: float = 5.0
-    burst: int = 10
-    max_concurrency: int = 4
     cache_size: int = 50_000
-    breaker_failure_threshold: int = 5
-    breaker_reset_s: float = 30.0
     max_batch: int = 50  # queries per request
 
 

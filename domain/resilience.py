@@ -9,7 +9,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Generic, Literal, TypeVar
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -18,6 +18,24 @@ Sleep = Callable[[float], Awaitable[None]]
 K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallLimits:
+    """How far every external client may go: deadline, retries, rate, concurrency, cache and
+    breaker. Each client's config extends it with its endpoint (and its own defaults)."""
+
+    timeout_s: float = 10.0
+    max_retries: int = 2
+    rate_per_s: float = 5.0
+    burst: int = 10
+    max_concurrency: int = 4
+    cache_size: int = 10_000
+    breaker_failure_threshold: int = 5
+    breaker_reset_s: float = 30.0
+
+
+CALL_LIMIT_FIELDS = tuple(limit.name for limit in fields(CallLimits))
 
 
 class CallError(Exception):

@@ -5,6 +5,7 @@ on it, and the operator API."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
@@ -19,6 +20,7 @@ from domain.merchant import MerchantPolicy
 from domain.merchant_http import HttpMerchantProvider, HttpProviderConfig
 from domain.outcome import CoreConfig, Role
 from domain.pipeline import Thresholds
+from domain.resilience import CALL_LIMIT_FIELDS
 from streams import metrics, views
 from streams.broker_health import BrokerHealth
 from streams.context import WorkerContext
@@ -41,6 +43,11 @@ def make_supplier_index(settings: Settings) -> SupplierIndex:
     )
 
 
+def _call_limits(settings: Settings, prefix: str) -> dict[str, Any]:
+    """The ``CallLimits`` of one external client from its settings (``llm_timeout_s``, ...)."""
+    return {limit: getattr(settings, f"{prefix}_{limit}") for limit in CALL_LIMIT_FIELDS}
+
+
 def llm_config(settings: Settings) -> LlmConfig | None:
     if not settings.llm_base_url:
         return None
@@ -48,14 +55,7 @@ def llm_config(settings: Settings) -> LlmConfig | None:
         base_url=settings.llm_base_url,
         model=settings.llm_model,
         api_key=settings.llm_api_key.get_secret_value(),
-        timeout_s=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-        rate_per_s=settings.llm_rate_per_s,
-        burst=settings.llm_burst,
-        max_concurrency=settings.llm_max_concurrency,
-        cache_size=settings.llm_cache_size,
-        breaker_failure_threshold=settings.llm_breaker_failure_threshold,
-        breaker_reset_s=settings.llm_breaker_reset_s,
+        **_call_limits(settings, "llm"),
     )
 
 
@@ -66,15 +66,8 @@ def merchant_provider_config(settings: Settings) -> HttpProviderConfig | None:
             name="track",
             base_url=settings.track_base_url,
             api_key=settings.track_api_key.get_secret_value(),
-            timeout_s=settings.track_timeout_s,
-            max_retries=settings.track_max_retries,
-            rate_per_s=settings.track_rate_per_s,
-            burst=settings.track_burst,
-            max_concurrency=settings.track_max_concurrency,
-            cache_size=settings.track_cache_size,
-            breaker_failure_threshold=settings.track_breaker_failure_threshold,
-            breaker_reset_s=settings.track_breaker_reset_s,
             max_batch=settings.track_max_batch,
+            **_call_limits(settings, "track"),
         )
     return None
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from domain.resilience import (
     BreakerState,
     CallError,
+    CallLimits,
     CallStats,
     CircuitBreaker,
     Clock,
@@ -50,19 +51,11 @@ SYSTEM_PROMPT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LlmConfig:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LlmConfig(CallLimits):
     base_url: str
     model: str
     api_key: str = field(repr=False)
-    timeout_s: float = 10.0
-    max_retries: int = 2
-    rate_per_s: float = 5.0
-    burst: int = 10
-    max_concurrency: int = 4
-    cache_size: int = 10_000
-    breaker_failure_threshold: int = 5
-    breaker_reset_s: float = 30.0
 
 
 @dataclass(slots=True)
