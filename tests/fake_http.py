@@ -3,8 +3,11 @@ endpoint, served from a thread; a fake says what it answers to each request body
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -12,10 +15,12 @@ Reply = tuple[int, dict[str, Any]]
 
 
 class LoopbackJSONServer:
-    path = ""  # the endpoint under /v1, e.g. "/v1/chat/completions"
+    path = ""  # the one POST path, e.g. "/v1/chat/completions"
     not_found: dict[str, Any] = {"error": "not found"}  # the provider's own 404 body
 
     def __init__(self) -> None:
+        if not self.path:
+            raise TypeError(f"{type(self).__name__} names no path to serve")
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -34,9 +39,14 @@ class LoopbackJSONServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def answer(self, body: dict[str, Any], headers: Any) -> Reply:
+    def answer(self, body: dict[str, Any], headers: Message) -> Reply:
         """The status and JSON body for one request (called on the server's threads)."""
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around answering and sending one request (a fake may count requests in flight)."""
+        yield
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -50,7 +60,8 @@ class LoopbackJSONServer:
                     self._send(404, fake.not_found)
                     return
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                self._send(*fake.answer(body, self.headers))
+                with fake.serving():
+                    self._send(*fake.answer(body, self.headers))
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

@@ -9,6 +9,7 @@ counts requests and keeps every search it was sent, so a test can check what lef
 from __future__ import annotations
 
 import time
+from email.message import Message
 from typing import Any, Literal
 
 from tests.fake_http import LoopbackJSONServer, Reply
@@ -48,7 +49,7 @@ class FakeMerchantProvider(LoopbackJSONServer):
             self.searches.clear()
             self.authorization.clear()
 
-    def answer(self, body: dict[str, Any], headers: Any) -> Reply:
+    def answer(self, body: dict[str, Any], headers: Message) -> Reply:
         with self._lock:
             self.requests += 1
             self.searches.extend(body.get("searches", []))

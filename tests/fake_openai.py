@@ -6,8 +6,11 @@ slow (answers after `delay_s`), fail500 (HTTP 500). It counts requests and the p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
+from email.message import Message
 from typing import Any, Literal
 
 from tests.fake_http import LoopbackJSONServer, Reply
@@ -38,18 +41,23 @@ class FakeOpenAI(LoopbackJSONServer):
         self._in_flight = 0
         super().__init__()
 
-    def answer(self, body: dict[str, Any], headers: Any) -> Reply:
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def answer(self, body: dict[str, Any], headers: Message) -> Reply:
         with self._lock:
             self.requests += 1
             self.request_bodies.append(body)
             self.request_times.append(time.monotonic())
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        try:
-            return self._reply(body)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+        return self._reply(body)
 
     def _reply(self, body: dict[str, Any]) -> Reply:
         mode = self.mode

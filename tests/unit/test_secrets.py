@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from domain.resilience import CALL_LIMIT_FIELDS
+from streams.app import llm_config, merchant_provider_config
 from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 
@@ -105,3 +107,16 @@ def test_an_invalid_setting_at_startup_does_not_show_the_secrets(monkeypatch: py
     )
     assert cli.returncode != 0 and "needs kafka_sasl_username" in cli.stderr
     assert shown(cli.stderr) == [] and shown(cli.stdout) == []
+
+
+def test_each_clients_limits_come_from_its_own_settings():
+    distinct = {limit: 100 + n for n, limit in enumerate(CALL_LIMIT_FIELDS)}  # no two alike
+    settings = Settings(
+        llm_base_url="http://llm.example/v1", merchant_provider="track", track_base_url="http://track.example",
+        **{f"llm_{limit}": value for limit, value in distinct.items()},
+        **{f"track_{limit}": value + 50 for limit, value in distinct.items()},
+    )
+    llm, track = llm_config(settings), merchant_provider_config(settings)
+    assert llm is not None and track is not None
+    assert {limit: getattr(llm, limit) for limit in CALL_LIMIT_FIELDS} == distinct
+    assert {limit: getattr(track, limit) for limit in CALL_LIMIT_FIELDS} == {k: v + 50 for k, v in distinct.items()}
