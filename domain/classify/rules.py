@@ -17,7 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from domain.matching.world import zipf
 
 from . import commerce, lexicon
-from .census_names import NameFrequencies, name_frequencies
+from domain.census_names import NameFrequencies, name_frequencies
 from .lexicon import Evidence
 from .result import Classification
 from .sic import sic_description

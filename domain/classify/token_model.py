@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from .census_names import NameFrequencies
+from domain.census_names import NameFrequencies
 
 _NGRAM = 3
 _SHORT_WORD = 4

@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import lexicon
-from .census_names import name_frequencies
+from domain.census_names import name_frequencies
 from .text import tokenize
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

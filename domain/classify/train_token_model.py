@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .census_names import name_frequencies
+from domain.census_names import name_frequencies
 from .text import tokenize
 from .token_model import letter_ngrams
 

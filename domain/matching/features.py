@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein
 
 from domain.address import Agreement
-from domain.matching.world import JOINERS, is_real_word
+from domain.matching.world import JOINERS, is_common_surname, is_real_word
 from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
 from domain.suppliers import Supplier
 from domain.vocabulary import (
@@ -436,6 +436,22 @@ def place_features(
 
 def is_short_name(key: str) -> bool:
     return len(key.replace(" ", "")) <= SHORT_NAME_CHARS
+
+
+def lone_common_surname(query: NormalizedName) -> bool:
+    """"HARRIS", "HARRIS INC", "THE HARRIS COMPANY": one common surname and nothing else is how a
+    payment file writes a person, or one of the many firms named after one."""
+    naming = [token for token in query.tokens if token not in JOINERS]
+    return len(naming) == 1 and not query.aliases and is_common_surname(naming[0])
+
+
+# Agreement that places a payee among a name's many holders: its town, ZIP or street (a state
+# holds thousands of people of a common surname).
+_PINNING_PLACE = frozenset({"city_agrees", "postal_agrees", "street_agrees"})
+
+
+def pinned_by_place(terms: Iterable[Evidence]) -> bool:
+    return any(term.feature in _PINNING_PLACE for term in terms)
 
 
 def ends_in_joiner(tokens: tuple[str, ...]) -> bool:

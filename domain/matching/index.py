@@ -24,7 +24,9 @@ How a payee is matched:
    runner-up by ``ambiguity_margin``); the same organisation registered several times under
    one name and place counts as one (the lowest id stands for the group); ``ambiguous`` (to
    review, candidates listed) when namesakes together, or the best candidate alone, are at
-   least ``review_floor`` likely; else ``none``.
+   least ``review_floor`` likely; else ``none``. A payee written as one common surname alone
+   ("HARRIS") is never ``matched`` unless its town, ZIP or street agrees: it names a person or
+   any of the many firms of that name as often as the supplier listed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import operator
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -395,7 +397,14 @@ class SupplierIndex:
         candidates = self.candidates(query, place)
         if not candidates:
             return _no_match(0.0, None, "no supplier with a similar name")
-        return self._decide(candidates, place)
+        result = self._decide(candidates, place)
+        if result.decision == "matched" and F.lone_common_surname(query) and not F.pinned_by_place(result.evidence):
+            # However likely among the suppliers listed, the payee is as likely someone off the list.
+            return replace(
+                result, decision="ambiguous",
+                reason=f"a lone common surname, and no town, ZIP or street agrees: {result.reason}",
+            )
+        return result
 
     def readings(self, query: NormalizedName) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Reading, ...]]:
         """(the name and its aliases, loose readings, every reading that is scored)."""

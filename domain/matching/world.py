@@ -14,11 +14,16 @@ import math
 
 from wordfreq import get_frequency_dict
 
+from domain.census_names import name_frequencies
+
 # Zipf value from which a word is as common as words get for the purpose of naming things.
 _COMMON_ZIPF = 6.0
 # A word this frequent is a real word: a one-letter change to another real word is another
 # name (MILL / MALL), not a typo.
 REAL_WORD_ZIPF = 3.0
+# A surname at least this common (percent of the US population in the 1990 census: one person
+# in 10,000, some 25,000 people) is carried by many people and by the firms named after them.
+COMMON_SURNAME_SHARE = 0.01
 # Words that only join the others carry no naming information.
 JOINERS = frozenset("OF THE AND FOR A AN AT ON IN TO DE LA EL".split())
 
@@ -41,6 +46,10 @@ def warm_up() -> None:
 
 def is_real_word(token: str) -> bool:
     return len(token) >= 3 and token.isalpha() and zipf(token) >= REAL_WORD_ZIPF
+
+
+def is_common_surname(token: str) -> bool:
+    return name_frequencies().last_frequency(token) >= COMMON_SURNAME_SHARE
 
 
 def commonness(tokens: tuple[str, ...] | list[str], distinctive: frozenset[str] = frozenset()) -> float:

@@ -462,3 +462,29 @@ def test_any_foreign_form_places_a_holder_abroad():
 def test_name_agreement_never_counts_against_a_candidate():
     for feature in ("similarity", "query_coverage", "name_coverage"):
         assert F.WEIGHTS[F.FEATURES.index(feature)] >= 0, feature
+
+
+@pytest.mark.parametrize(("written", "lone"), [
+    ("HARRIS", True), ("Harris Inc", True), ("THE HARRIS COMPANY", True), ("HARRIS & CO", True),
+    ("DAVID HARRIS", False), ("HARRIS CONTROLS", False), ("HARRIS DBA ACME TOOLS", False),
+    ("DELL", False),  # a surname, but a rare one: the name is still telling
+    ("XEROX", False),
+])
+def test_a_lone_common_surname(written, lone):
+    assert F.lone_common_surname(normalize_name(written)) is lone
+
+
+def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agrees():
+    # A threshold the tiny index's name statistics let a lone name clear.
+    index = SupplierIndex(match_threshold=0.7)
+    index.upsert(holder("H1", "Harris Corporation", city="MELBOURNE", state="FL", address="1025 W NASA BLVD"))
+    index.upsert(holder("X1", "Xerox Corporation", city="NORWALK", state="CT"))
+    for written, place in (("HARRIS", {}), ("Harris Inc", {}), ("HARRIS", {"state": "FL"})):
+        result = index.match(written, **place)
+        # Likely enough among the suppliers listed; the guard, not the score, keeps it to review.
+        assert result.score >= index.match_threshold
+        assert (result.decision, result.supplier_id) == ("ambiguous", "H1")
+        assert result.reason.startswith("a lone common surname")
+    assert index.match("HARRIS", city="Melbourne", state="FL").decision == "matched"
+    assert index.match("HARRIS", state="FL", address_lines="1025 W Nasa Blvd").decision == "matched"
+    assert index.match("XEROX").decision == "matched"
