@@ -31,6 +31,7 @@ from domain.vocabulary import (
     US_COUNTRY_WORDS,
     US_STATE_BY_NAME,
     US_STATE_CODES,
+    US_STATES,
 )
 
 FEATURES = (
@@ -50,10 +51,10 @@ FEATURES = (
 )
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
-    -5.6351, 3.1250, 0.0000, 4.2614, -0.8512, 1.0047, -1.7781, -0.5452, -2.0879, -2.0331, -1.8495, -2.9153,
-    0.0000, -3.4037, -4.5892, -2.6069, 3.3879, -2.1298, -0.8631, -1.6867, -0.5686, -0.7227, 1.3624, -2.1695,
-    0.7553, -1.8271, 2.3761, -1.0481, -1.9103, -4.6086, 2.0798, -2.5050, -1.4895, -0.9284, 2.7002, -1.7460,
-    0.4551, -1.0070, 0.0000, -1.6281, -0.3449,
+    -5.6305, 3.1206, 0.0000, 4.2689, -0.8540, 1.0009, -1.7800, -0.5444, -2.0883, -2.0487, -1.8508, -2.9702,
+    0.0000, -3.3951, -4.5934, -2.6046, 3.3852, -2.1306, -0.8593, -1.7236, -0.5870, -0.7224, 1.3760, -2.1543,
+    0.7594, -1.8192, 2.3768, -1.0470, -1.9048, -4.6045, 2.0961, -2.4981, -1.4732, -0.9101, 2.7073, -1.7441,
+    0.4529, -1.0133, 0.0000, -1.6268, -0.3442,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -129,6 +130,27 @@ def country_in_name(name: NormalizedName) -> str:
     return ""
 
 
+# US state names by their words, longest first: "WEST VIRGINIA" is not Virginia.
+_STATE_NAMES_BY_WORDS = sorted(
+    ((tuple(name.split()), code) for code, name in US_STATES.items()), key=lambda pair: -len(pair[0])
+)
+
+
+def states_named(tokens: tuple[str, ...]) -> frozenset[str]:
+    """The US states whose names a name's words spell out ("FAMILY PLANNING ASSOCIATION OF MAINE")."""
+    named: set[str] = set()
+    position = 0
+    while position < len(tokens):
+        for words, code in _STATE_NAMES_BY_WORDS:
+            if tokens[position : position + len(words)] == words:
+                named.add(code)
+                position += len(words)
+                break
+        else:
+            position += 1
+    return frozenset(named)
+
+
 class QueryPlace(NamedTuple):
     """Where the payee is: what the record says, and what its source system usually pays
     (``default_*``, weak evidence used only where the record is silent)."""
@@ -140,6 +162,7 @@ class QueryPlace(NamedTuple):
     city_in_name: bool = False  # "TOWN OF SHARON" in Sharon: the city agrees by the name alone
     country_from_name: bool = False  # "ACME AMERICA": a country, but no place to pin a local body
     street: str | None = None  # the street key of the payee's address lines (domain.address.street_key)
+    states_in_name: frozenset[str] = frozenset()  # "KENTUCKY CHRISTIAN SCHOOL": the states the name names
 
     @classmethod
     def of(
@@ -176,7 +199,10 @@ class QueryPlace(NamedTuple):
     def naming(self, name_tokens: tuple[str, ...]) -> QueryPlace:
         """This place for a payee of these name tokens (whether its city is part of the name)."""
         city_tokens = self.location.city.split()
-        return self._replace(city_in_name=bool(city_tokens) and set(city_tokens) <= set(name_tokens))
+        return self._replace(
+            city_in_name=bool(city_tokens) and set(city_tokens) <= set(name_tokens),
+            states_in_name=states_named(name_tokens),
+        )
 
     @property
     def placed(self) -> bool:
@@ -424,7 +450,9 @@ def place_features(
     if not query.placed and location.state and not holder.national:
         # Nothing places the payee, the supplier is a local body: the name alone must single
         # it out among every namesake the world has, and an everyday name cannot.
-        if holder.category == "nonprofit":
+        if holder.category == "nonprofit" and location.state not in query.states_in_name:
+            # A nonprofit named after its own state ("KENTUCKY CHRISTIAN SCHOOL" of Kentucky) is
+            # placed by its name: its namesakes would be in that state too, where they are few.
             local_nonprofit = name_commonness
         elif holder.category == "government":
             local_government = name_commonness

@@ -143,6 +143,28 @@ def test_an_unplaced_payee_against_a_local_body_counts_the_names_commonness():
     assert placed["local_nonprofit_unplaced"] == 0.0
 
 
+@pytest.mark.parametrize(("name", "states"), [
+    ("KENTUCKY CHRISTIAN SCHOOL", {"KY"}), ("FAMILY PLANNING ASSOCIATION OF MAINE", {"ME"}),
+    ("WEST VIRGINIA BAR ASSOCIATION", {"WV"}), ("NEW YORK AND NEW JERSEY TRAIL CONFERENCE", {"NY", "NJ"}),
+    ("HOPE HOUSE", set()), ("NEWARK YORK CLUB", set()),
+])
+def test_the_states_a_name_names(name, states):
+    assert F.states_named(tuple(name.split())) == states
+
+
+def test_a_nonprofit_named_after_its_own_state_is_placed_by_its_name():
+    school = kind(holder("N1", "KENTUCKY CHRISTIAN SCHOOL", category="nonprofit", state="KY"))
+    names = F.FEATURES[F.PLACE_START:F.TAIL_START]
+    unplaced = F.QueryPlace.of(F.Location.of(None, None, None)).naming(("KENTUCKY", "CHRISTIAN", "SCHOOL"))
+
+    def local_term(state: str) -> float:
+        values = F.place_features(unplaced, F.Location.of("CAMPBELLSVILLE", state, None), school, 0.7)
+        return dict(zip(names, values, strict=True))["local_nonprofit_unplaced"]
+
+    assert local_term("KY") == 0.0
+    assert local_term("TN") == 0.7  # a namesake in another state: the name does not place it there
+
+
 def test_default_places_by_source():
     defaults = DefaultPlaces.parse("US", {"ap-scottsdale": "US-AZ", "ap-toronto": "CA"})
     assert defaults.for_source("ap-scottsdale") == ("AZ", "US")
@@ -224,8 +246,10 @@ def test_one_organisation_registered_several_times_is_matched_deterministically(
 
 
 def test_a_national_body_paid_at_a_regional_office_is_matched():
+    # Other names beside it, so that its words are as rare as in a real list.
+    others = [holder(f"B{i}", name) for i, name in enumerate(("ACME TOOLS", "NORTHWIND TRADERS", "QUORVANTIX"))]
     index = index_of(holder("G1", "Bureau of Reclamation", category="government", city="Denver", state="CO",
-                            code="Federal - Executive"))
+                            code="Federal - Executive"), *others)
     result = index.match("BUREAU OF RECLAMATION", city="PHOENIX", state="AZ")
     assert result.decision == "matched"
     assert not {"state_conflicts", "city_conflicts"} & set(evidence_of(result))
