@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from domain.address import Agreement
 from domain.matching.world import JOINERS, is_common_surname, is_real_word
@@ -363,15 +363,23 @@ def _plural_of(a: str, b: str) -> bool:
 def invented_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
     """The word that singles the name out — an invented one, no dictionary word — differs by a
     letter: ZENTRIV / ZENTRIX, BELCO / BELKO are other companies as often as
-    they are typos."""
+    they are typos. Two neighbouring letters swapped (VIDEOSWICTH) are a slip of the keyboard:
+    companies are not named apart that way."""
     query_only = [token for token in query_tokens if token not in name_tokens and len(token) >= MIN_TYPO_TOKEN]
     name_only = [
         token for token in name_tokens
         if token not in query_tokens and len(token) >= MIN_TYPO_TOKEN and token.isalpha() and not is_real_word(token)
     ]
     return any(
-        DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1 for a in query_only for b in name_only
+        DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1 and not _swapped(a, b)
+        for a in query_only
+        for b in name_only
     )
+
+
+def _swapped(a: str, b: str) -> bool:
+    """The same letters but for two neighbours swapped (one Damerau edit, two Levenshtein edits)."""
+    return len(a) == len(b) and Levenshtein.distance(a, b, score_cutoff=2) == 2
 
 
 def affiliated_body(query_tokens: list[str], name_tokens: list[str]) -> bool:

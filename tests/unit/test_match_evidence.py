@@ -512,3 +512,12 @@ def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agre
     assert index.match("HARRIS", city="Melbourne", state="FL").decision == "matched"
     assert index.match("HARRIS", state="FL", address_lines="1025 W Nasa Blvd").decision == "matched"
     assert index.match("XEROX").decision == "matched"
+
+
+@pytest.mark.parametrize(("query", "name", "edit"), [
+    ("ZENTRIV", "ZENTRIX", True), ("BELKO", "BELCO", True), ("BELCCO", "BELCO", True),  # another company as often as a slip
+    ("VIDEOSWICTH", "VIDEOSWITCH", False),  # neighbours swapped: a slip of the keyboard
+    ("ZENTRIX", "ZENTRIX", False), ("SYSTEMS", "SYSTEMZ", True),
+])
+def test_an_invented_word_one_letter_apart(query, name, edit):
+    assert F.invented_word_edit([query, "INC"], [name, "INC"]) is edit
