@@ -37,8 +37,9 @@ import math
 import operator
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
 from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -97,7 +98,6 @@ _POSTAL_AGREES = FEATURES.index("postal_agrees") - PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
 _EXACT = FEATURES.index("exact")
-_BY_ID = operator.attrgetter("supplier_id")
 _BY_UTILITY = operator.attrgetter("utility")
 
 
@@ -177,6 +177,16 @@ class Candidate(NamedTuple):
 SeenPlace = tuple[str, bool | None, bool | None]
 # Holders of a name that get one feature vector: (seen place, kind, own name, both names, street).
 _HolderGroup = tuple[SeenPlace, HolderKind, bool, bool, Agreement]
+
+
+class _Scored(NamedTuple):
+    """Holders of one name that share a feature vector: one utility for all of them."""
+
+    name_key: str
+    seen: SeenPlace
+    features: tuple[float, ...]
+    utility: float
+    members: list[str]  # supplier ids
 
 
 class Reading(NamedTuple):
@@ -392,10 +402,10 @@ class SupplierIndex:
             query, Location.of(city, state, postal_code), country, default_state, default_country,
             street_key(address_lines),
         )
-        candidates = self.candidates(query, place)
-        if not candidates:
+        groups = self._scored_groups(query, place)
+        if not groups:
             return _no_match(0.0, None, "no supplier with a similar name")
-        return self._decide(candidates, place)
+        return self._decide(_ranked(groups), place)
 
     def readings(self, query: NormalizedName) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Reading, ...]]:
         """(the name and its aliases, loose readings, every reading that is scored)."""
@@ -408,7 +418,13 @@ class SupplierIndex:
         return queries, loose, scored
 
     def candidates(self, query: NormalizedName, place: QueryPlace) -> list[Candidate]:
-        """Every supplier scored for this payee, best first (used by ``match`` and calibration)."""
+        """Every supplier scored for this payee, best first (used by calibration)."""
+        return [candidate for candidate, _ in _in_order(_ranked(self._scored_groups(query, place)))]
+
+    def _scored_groups(self, query: NormalizedName, place: QueryPlace) -> list[_Scored]:
+        """The holders of every candidate name in groups that share one feature vector, in the
+        order names, groups and holders are met (a supplier holding several of the names is in
+        a group of each)."""
         queries, loose, scored = self.readings(query)
         trimmed = tuple(reading.text for reading in scored if reading.descriptor_dropped)
         location = place.location
@@ -438,7 +454,7 @@ class SupplierIndex:
             return agreements[texts, name]
 
         seen = _seen_by(location)
-        best: dict[str, Candidate] = {}
+        found: list[_Scored] = []
         for name_key in sorted(names):
             reading, name_features = max(
                 (
@@ -513,7 +529,7 @@ class SupplierIndex:
             namesakes = math.log(max(1, own_holders))
             # The only namesake in the payee's state (with no city against it) is pinned by the state.
             alone_in_state = in_state[0] if len(in_state) == 1 else None
-            for (_, kind, own, both_names, _), members, place_values in scored_groups:
+            for (seen_place, kind, own, both_names, _), members, place_values in scored_groups:
                 # Many namesakes mean more unindexed ones too, unless the street, city or ZIP pins
                 # this one; pinned by the state alone, the namesakes count by a weight of their own
                 # (an unindexed namesake may share the state: the fit says how often).
@@ -536,14 +552,8 @@ class SupplierIndex:
                     *name_part, *holder_part, *place_values,
                     query_tail[0], unplaced, pinned_namesakes, *query_tail[1:],
                 )
-                for supplier_id in members:
-                    known = best.get(supplier_id)
-                    if known is None or utility > known.utility:
-                        best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
-        # Best first, ties by id: two sorts on C-level keys (a stable sort keeps the id order).
-        ranked = sorted(best.values(), key=_BY_ID)
-        ranked.sort(key=_BY_UTILITY, reverse=True)
-        return ranked
+                found.append(_Scored(name_key, seen_place, features, utility, members))
+        return found
 
     def _exact_names(self, queries: Iterable[str]) -> set[str]:
         names: set[str] = set()
@@ -698,26 +708,28 @@ class SupplierIndex:
             unmatched += weight * (credit == 0.0 and token not in DESCRIPTOR_TAIL_WORDS)
         return (found / total, unmatched / total) if total else (0.0, 0.0)
 
-    def _decide(self, candidates: list[Candidate], place: QueryPlace) -> MatchResult:
-        top_utility = candidates[0].utility
+    def _decide(self, groups: list[_Scored], place: QueryPlace) -> MatchResult:
+        """The decision over ranked groups (``_ranked``): as if over every supplier one by one,
+        best first, but namesakes that share a feature vector are weighed once."""
         # Softmax with a "none of these" option at utility 0, shifted for numerical safety.
-        shift = max(top_utility, 0.0)
-        weights = [math.exp(candidate.utility - shift) for candidate in candidates]
-        total = math.exp(-shift) + math.fsum(weights)
+        shift = max(groups[0].utility, 0.0)
+        weights = [math.exp(group.utility - shift) for group in groups]
+        total = math.exp(-shift) + _sum_over_members(weights, groups)
         probabilities = [weight / total for weight in weights]
-        views = tuple(
-            self._view(candidate, probability)
-            for candidate, probability in zip(candidates[:LISTED_CANDIDATES], probabilities, strict=False)
-        )
-        top, score = candidates[0], probabilities[0]
+        ordered = _in_order(groups)
+        listed = list(islice(ordered, LISTED_CANDIDATES))
+        views = tuple(self._view(candidate, probabilities[position]) for candidate, position in listed)
+        top, top_position = listed[0]
+        score, top_group = probabilities[top_position], groups[top_position]
         # One organisation registered several times (same name, place and kind) is one payee.
         top_entry = self.entries[top.supplier_id]
         group = [
-            (candidate, probability)
-            for candidate, probability in zip(candidates, probabilities, strict=True)
-            if candidate.name_key == top.name_key
-            # The place first, inline: thousands of chapters share the name, few the place.
-            and (entry := self.entries[candidate.supplier_id]).location == top_entry.location
+            (Candidate(supplier_id, other.name_key, other.features, other.utility), probability)
+            for other, probability in zip(groups, probabilities, strict=True)
+            # Same place, same place as the payee sees it: thousands of chapters share the name, few the place.
+            if other.name_key == top.name_key and other.seen == top_group.seen
+            for supplier_id in other.members
+            if (entry := self.entries[supplier_id]).location == top_entry.location
             and self._same_registration(entry, top_entry)
         ]
         if len(group) > 1:
@@ -726,8 +738,8 @@ class SupplierIndex:
         grouped = {member.supplier_id for member, _ in group}
         runner = next(
             (
-                (candidate, probability)
-                for candidate, probability in zip(candidates, probabilities, strict=True)
+                (candidate, probabilities[position])
+                for candidate, position in chain(listed, ordered)
                 if candidate.supplier_id not in grouped
             ),
             None,
@@ -747,16 +759,13 @@ class SupplierIndex:
             if len(group) > 1:
                 reason += f"; one organisation registered {len(group)} times, the lowest id stands for it"
             return _result(supplier, score, match_type, "matched", runner_up, reason, explained, views)
-        namesakes = [
-            probability
-            for candidate, probability in zip(candidates, probabilities, strict=True)
-            if candidate.name_key == top.name_key
-        ]
-        shared = math.fsum(namesakes)
-        if len(namesakes) > 1 and shared >= self.review_floor:
+        namesakes = [position for position, other in enumerate(groups) if other.name_key == top.name_key]
+        shared = _sum_over_members([probabilities[i] for i in namesakes], [groups[i] for i in namesakes])
+        holders = sum(len(groups[i].members) for i in namesakes)
+        if holders > 1 and shared >= self.review_floor:
             return _result(
                 supplier, score, match_type, "ambiguous", runner_up,
-                f"{len(namesakes)} suppliers share this name and the location does not decide",
+                f"{holders} suppliers share this name and the location does not decide",
                 explained, views,
             )
         if score >= self.review_floor:  # unsure: a reviewer decides, never a guess
@@ -819,6 +828,51 @@ def _seen_by(location: Location) -> Callable[[Location], SeenPlace]:
         return other.state, city, postal
 
     return seen
+
+
+def _ranked(groups: list[_Scored]) -> list[_Scored]:
+    """Groups best first, each supplier in one of them only: the one where it scores best (the
+    first of equals, in the order met) when it holds several of the names."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for group in groups:
+        members = set(group.members)
+        repeated |= seen & members
+        seen |= members
+    if repeated:
+        best: dict[str, int] = {}
+        for position, group in enumerate(groups):
+            for supplier_id in repeated.intersection(group.members):
+                known = best.get(supplier_id)
+                if known is None or group.utility > groups[known].utility:
+                    best[supplier_id] = position
+        groups = [
+            group._replace(members=kept)
+            for position, group in enumerate(groups)
+            if (kept := [member for member in group.members if best.get(member, position) == position])
+        ]
+    return sorted(groups, key=_BY_UTILITY, reverse=True)
+
+
+def _in_order(groups: list[_Scored]) -> Iterator[tuple[Candidate, int]]:
+    """Every member of ranked groups as a candidate, best first and ties by id, with the
+    position of its group; lazily, since a decision looks at the first few."""
+    start = 0
+    while start < len(groups):
+        utility = groups[start].utility
+        end = start + 1
+        while end < len(groups) and groups[end].utility == utility:
+            end += 1
+        tied = sorted((supplier_id, position) for position in range(start, end) for supplier_id in groups[position].members)
+        for supplier_id, position in tied:
+            group = groups[position]
+            yield Candidate(supplier_id, group.name_key, group.features, utility), position
+        start = end
+
+
+def _sum_over_members(values: Iterable[float], groups: Iterable[_Scored]) -> float:
+    """The exact sum of one value per member of each group, as if summed member by member."""
+    return math.fsum(chain.from_iterable(repeat(value, len(group.members)) for value, group in zip(values, groups, strict=True)))
 
 
 def _names_agree(text: str, name: str, truncation_possible: bool) -> bool:
