@@ -29,6 +29,7 @@ How a payee is matched:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import gc
 import hashlib
@@ -99,6 +100,10 @@ _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
 _EXACT = FEATURES.index("exact")
 _BY_UTILITY = operator.attrgetter("utility")
+
+
+def _length_and_name(name: str) -> tuple[int, str]:
+    return len(name), name
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +314,8 @@ class SupplierIndex:
         self.compact_names: dict[str, tuple[str, ...]] = {}  # name key without spaces → name keys
         self.postings: dict[str, set[str]] = {}  # token → name keys containing it
         self.deletion_index: dict[str, tuple[str, ...]] = {}  # token minus one character → tokens
+        # Postings of common tokens sorted by name length, made when a query needs them (not snapshotted).
+        self._length_sorted: dict[str, list[str]] = {}
         self.version = 0
 
     # ------------------------------------------------------------------ maintenance
@@ -359,6 +366,8 @@ class SupplierIndex:
             return
         _add(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
+            if self._length_sorted:
+                self._length_sorted.pop(token, None)
             postings = self.postings.get(token)
             if postings is None:
                 postings = self.postings[token] = set()
@@ -370,6 +379,7 @@ class SupplierIndex:
     def _forget_name(self, name: str) -> None:
         _discard(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
+            self._length_sorted.pop(token, None)
             postings = self.postings[token]
             postings.discard(name)
             if postings:
@@ -621,14 +631,20 @@ class SupplierIndex:
         query's length."""
         similar: set[str] = set()
         for text in queries:
-            anchors = []
+            anchors: list[tuple[set[str], str | None]] = []  # names, and the one token they are of
             for token in dict.fromkeys(text.split()):
                 spellings = self._spellings(token)
-                if spellings:
-                    postings = [self.postings[spelling] for spelling in spellings]
-                    anchors.append(postings[0] if len(postings) == 1 else set().union(*postings))
-            anchors.sort(key=len)
-            blocked = _block(anchors[:MAX_ANCHORS], text)
+                if len(spellings) == 1:
+                    anchors.append((self.postings[spellings[0]], spellings[0]))
+                elif spellings:
+                    anchors.append((set().union(*(self.postings[spelling] for spelling in spellings)), None))
+            anchors.sort(key=lambda anchor: len(anchor[0]))
+            if len(anchors) == 1 and anchors[0][1] is not None and len(anchors[0][0]) > MAX_SCORED_NAMES:
+                # One common token alone ("SALAMONE FOUNDATION", SALAMONE unknown): its names
+                # nearest in length, from the postings kept sorted by length.
+                blocked = _nearest_in_length(self._by_length(anchors[0][1]), len(text), MAX_SCORED_NAMES)
+            else:
+                blocked = _block([names for names, _ in anchors[:MAX_ANCHORS]], text)
             if not blocked:
                 continue
             # Sorted so that ties fall the same way in every worker (set order is per process).
@@ -645,6 +661,13 @@ class SupplierIndex:
                 )
                 similar.update(ordered[position] for _choice, _score, position in found)
         return similar
+
+    def _by_length(self, token: str) -> list[str]:
+        """The names carrying ``token``, by length and then name; kept until the token's names change."""
+        names = self._length_sorted.get(token)
+        if names is None:
+            names = self._length_sorted[token] = sorted(self.postings[token], key=_length_and_name)
+        return names
 
     def _idf(self, token: str) -> float:
         names_with_token = len(self.postings.get(token, ()))
@@ -897,22 +920,58 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
         for anchor in anchors:
             if len(anchor) <= RARE_TOKEN_NAMES:
                 blocked |= anchor
-        for i, first in enumerate(anchors):
-            for second in anchors[i + 1 :]:
-                blocked |= first & second
-    if len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2:
-        # Too generic for pairs: require three shared tokens.
-        triples: set[str] = set()
-        for i, first in enumerate(anchors):
-            for j, second in enumerate(anchors[i + 1 :], start=i + 1):
-                pair = first & second
+        # Cheapest pairs first (the anchors are sorted by size): once the names exceed the
+        # bound, pairs are too generic and triples decide, unless there are none.
+        pairs = [(i, j) for i in range(len(anchors)) for j in range(i + 1, len(anchors))]
+        shared: dict[tuple[int, int], set[str]] = {}
+
+        def pair(i: int, j: int) -> set[str]:
+            if (i, j) not in shared:
+                shared[i, j] = anchors[i] & anchors[j]
+            return shared[i, j]
+
+        unioned = 0
+        while unioned < len(pairs) and not (len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2):
+            blocked |= pair(*pairs[unioned])
+            unioned += 1
+        if len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2:
+            # Too generic for pairs: require three shared tokens.
+            triples: set[str] = set()
+            for i, j in pairs:
                 for third in anchors[j + 1 :]:
-                    triples |= pair & third
-        blocked = triples or blocked
+                    triples |= pair(i, j) & third
+            if triples:
+                blocked = triples
+            else:
+                for i, j in pairs[unioned:]:
+                    blocked |= pair(i, j)
     if len(blocked) > MAX_SCORED_NAMES:
         # Still generic: names closest in length share the most with a query made of common words.
         blocked = _closest_in_length(blocked, len(query), MAX_SCORED_NAMES)
     return blocked
+
+
+def _length_window(sizes: Callable[[int], int], length: int, wanted: int) -> tuple[int, int]:
+    """The narrowest lengths ``length ± d`` that hold ``wanted`` names (``sizes``: names per length)."""
+    within, distance = sizes(length), 0
+    while within < wanted:
+        distance += 1
+        within += sizes(length - distance) + sizes(length + distance)
+    return length - distance, length + distance
+
+
+def _nearest_in_length(by_length: list[str], length: int, count: int) -> set[str]:
+    """``_closest_in_length`` of names sorted by length and then name: found by bisection."""
+    def start(size: int) -> int:
+        return bisect.bisect_left(by_length, size, key=len)
+
+    wanted = min(count, len(by_length))
+    low, high = _length_window(lambda size: start(size + 1) - start(size), length, wanted)
+    closest = by_length[start(low + 1) : start(high)]
+    edges = [by_length[start(low) : start(low + 1)]] if low == high else [
+        by_length[start(low) : start(low + 1)], by_length[start(high) : start(high + 1)]]
+    closest.extend(islice(heapq.merge(*edges), wanted - len(closest)))
+    return set(closest)
 
 
 def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
@@ -921,11 +980,7 @@ def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
     OF or COUNTY: their lengths are counted in C, and only those at the edge are compared)."""
     sizes = Counter(map(len, names))
     wanted = min(count, len(names))
-    within, distance = sizes[length], 0
-    while within < wanted:
-        distance += 1
-        within += sizes[length - distance] + sizes[length + distance]
-    low, high = length - distance, length + distance
+    low, high = _length_window(sizes.__getitem__, length, wanted)
     near = [name for name in names if low <= len(name) <= high]  # the one pass over all names
     closest = [name for name in near if low < len(name) < high]
     edge = [name for name in near if len(name) in (low, high)]
