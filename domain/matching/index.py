@@ -469,7 +469,7 @@ class SupplierIndex:
                 agreements[texts, name] = any(_names_agree(text, name, truncation_possible) for text in texts)
             return agreements[texts, name]
 
-        seen = _seen_by(location)
+        seen = _SeenBy(location)
         found: list[_Scored] = []
         for name_key in sorted(names):
             reading, name_features = max(
@@ -488,6 +488,7 @@ class SupplierIndex:
                 # Scored on what the payee wrote, but known to be the same name but for a slip.
                 name_features = dataclasses.replace(name_features, near_exact=True)
             other_texts = tuple(other for other in queries if other != reading.text)
+            per_holder = bool(other_texts or place.street)
             holders = self.name_suppliers[name_key]
             name_part = (
                 1.0,
@@ -517,13 +518,17 @@ class SupplierIndex:
             # tell apart, score each group once and share its feature vector.
             groups: dict[_HolderGroup, list[str]] = {}
             firsts: dict[_HolderGroup, Location] = {}  # a place of each group
+            entries = self.entries
             for supplier_id in holders:
-                entry = self.entries[supplier_id]
-                both_names = bool(other_texts) and any(
-                    agrees(other_texts, other) for other in entry.names if other != name_key
-                )
-                street = street_agreement(place.street, entry.street)
-                key = (seen(entry.location), entry.kind, entry.names[0] == name_key, both_names, street)
+                entry = entries[supplier_id]
+                if per_holder:
+                    both_names = bool(other_texts) and any(
+                        agrees(other_texts, other) for other in entry.names if other != name_key
+                    )
+                    street = street_agreement(place.street, entry.street)
+                else:  # neither a second name nor a street to compare: the same for every holder
+                    both_names, street = False, "unknown"
+                key = (seen[entry.location], entry.kind, entry.names[0] == name_key, both_names, street)
                 members = groups.get(key)
                 if members is None:
                     groups[key] = members = []
@@ -599,9 +604,12 @@ class SupplierIndex:
         if not location:
             return True
         for supplier_id in self.name_suppliers[name]:
-            state_agrees, _, city_agrees, city_conflicts, postal_agrees, _ = F.location_features(
-                location, self.entries[supplier_id].location
-            )
+            other = self.entries[supplier_id].location
+            if location.postal_code and other.postal_code == location.postal_code:
+                return True
+            if location.state and other.state and other.state != location.state:
+                continue  # the states conflict: no city agrees then, and the ZIP did not
+            state_agrees, _, city_agrees, city_conflicts, postal_agrees, _ = F.location_features(location, other)
             if city_agrees or postal_agrees or (state_agrees and not city_conflicts):
                 return True
         return False
@@ -841,22 +849,25 @@ class SupplierIndex:
         )
 
 
-def _seen_by(location: Location) -> Callable[[Location], SeenPlace]:
-    """What the features can tell of a supplier's place from this payee's: its state (which
-    also meets the source's default state), and whether its city and its ZIP agree with the
-    payee's where both give one (None where either does not)."""
-    city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
+class _SeenBy(dict[Location, SeenPlace]):
+    """What the features can tell of a supplier's place from this payee's, per place of the
+    holders: its state (which also meets the source's default state), and whether its city and
+    its ZIP agree with the payee's where both give one (None where either does not)."""
 
-    def seen(other: Location) -> SeenPlace:
-        city = None
+    def __init__(self, location: Location) -> None:
+        super().__init__()
+        self.location = location
+        self.city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
+
+    def __missing__(self, other: Location) -> SeenPlace:
+        location, city = self.location, None
         if location.city and other.city:
-            city = city_agrees.get(other.city)
+            city = self.city_agrees.get(other.city)
             if city is None:
-                city = city_agrees[other.city] = F.places_agree(location.city, other.city)
+                city = self.city_agrees[other.city] = F.places_agree(location.city, other.city)
         postal = location.postal_code == other.postal_code if location.postal_code and other.postal_code else None
-        return other.state, city, postal
-
-    return seen
+        seen = self[other] = (other.state, city, postal)
+        return seen
 
 
 def _ranked(groups: list[_Scored]) -> list[_Scored]:
