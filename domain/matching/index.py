@@ -37,6 +37,7 @@ import hashlib
 import heapq
 import math
 import operator
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -88,6 +89,7 @@ TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree w
 LISTED_CANDIDATES = 5
 # Alt names that are a care-of line or a trustee are people, not names of the supplier.
 _PERSON_ALT_MARKERS = ("TTEE", "TRUSTEE", "ET AL", "C/O", "C-O", "%", "ATTN")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 # Another name of a "X DBA Y" payee agrees with another name of the supplier this closely.
 BOTH_NAMES_MIN_SIMILARITY = 90
 # A reading without its descriptor tail must keep a name this distinctive (world.commonness).
@@ -222,7 +224,9 @@ def deletions(token: str) -> list[str]:
 
 def usable_alt_name(alt_name: str) -> bool:
     upper = alt_name.upper()
-    return any(ch.isalpha() for ch in alt_name) and not any(marker in upper for marker in _PERSON_ALT_MARKERS)
+    # ASCII (the common case) has its letters found in C; other text character by character.
+    has_letter = _ASCII_LETTER.search(alt_name) is not None if alt_name.isascii() else any(ch.isalpha() for ch in alt_name)
+    return has_letter and not any(marker in upper for marker in _PERSON_ALT_MARKERS)
 
 
 def _supplier_names(supplier: Supplier, main: NormalizedName) -> tuple[str, ...]:
@@ -366,10 +370,11 @@ class SupplierIndex:
                 self._forget_name(name)
 
     def _add_name(self, name: str, supplier_id: str) -> None:
-        new_name = name not in self.name_suppliers
-        _add(self.name_suppliers, name, supplier_id)
-        if not new_name:
+        holders = self.name_suppliers.get(name)
+        if holders is not None:
+            self.name_suppliers[name] = (*holders, supplier_id)
             return
+        self.name_suppliers[name] = (supplier_id,)
         _add(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
             if self._length_sorted:
