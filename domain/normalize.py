@@ -30,6 +30,14 @@ _WORDS_NOT_CUT_FORMS = frozenset({"LIMIT"})
 _LONG_LEGAL_FORMS = tuple(
     (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
 )
+_LONG_LEGAL_FORMS_BY_INITIAL: dict[str, list[tuple[str, str]]] = {}
+for _spelling, _canonical in _LONG_LEGAL_FORMS:
+    _LONG_LEGAL_FORMS_BY_INITIAL.setdefault(_spelling[0], []).append((_spelling, _canonical))
+# Every beginning of a long spelling a cut name may end in, and the form of the first spelling it begins.
+_CUT_LEGAL_FORMS: dict[str, str] = {}
+for _spelling, _canonical in _LONG_LEGAL_FORMS:
+    for _end in range(_MIN_CUT_SUFFIX_IN_CUT_NAME, len(_spelling) + 1):
+        _CUT_LEGAL_FORMS.setdefault(_spelling[:_end], _canonical)
 
 # Misspelt legal forms are recognised only when long enough that one or two edits cannot
 # make them another word ("INCORPOATED", "CORPORATOIN"; not "COMPANY" → "COMPANT").
@@ -57,6 +65,8 @@ _DOTTED_INITIALS = re.compile(r"\b(?:[A-Z0-9]\.){2,}(?![A-Z0-9])|\b(?:[A-Z]\.)+[
 _AMPERSAND_INITIALS = re.compile(r"\b([A-Z]{1,2})\s*&\s*([A-Z]{1,2})\b")
 _APOSTROPHES = re.compile(r"['’`´]")
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+# Two or more one-letter words in a row, in text that _NON_ALNUM has reduced to words and single spaces.
+_LETTER_RUN = re.compile(r"(?<![0-9A-Z])[A-Z](?: [A-Z])+(?![0-9A-Z])")
 _ALNUM = re.compile(r"[0-9A-Z]")
 _ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 # "SMITH, JOHN" becomes "JOHN SMITH" only when nothing suggests an organisation.
@@ -88,7 +98,7 @@ def _fold(raw: str) -> str:
     """Upper-case ASCII-ish text: accents and compatibility forms folded, controls made spaces."""
     text = raw[:MAX_INPUT_CHARS]
     if text.isascii():  # the common case, without a Python-level loop per character
-        return _ASCII_CONTROLS.sub(" ", text).upper()
+        return (text if text.isprintable() else _ASCII_CONTROLS.sub(" ", text)).upper()
     decomposed = unicodedata.normalize("NFKD", text)
     kept = "".join(
         " " if unicodedata.category(ch)[0] == "C" else ch
@@ -99,10 +109,20 @@ def _fold(raw: str) -> str:
     return kept.upper()[:MAX_INPUT_CHARS]
 
 
+def _may_name_another(text: str) -> bool:
+    """Whether ``text`` has what every alias marker has (most names have none)."""
+    return "/" in text or "DBA" in text or "AKA" in text or "FKA" in text
+
+
+def _may_route(text: str) -> bool:
+    """Whether ``text`` has what every routing marker has."""
+    return "/" in text or "%" in text or "C-O" in text or "ATT" in text or "REMIT" in text or "BOX" in text
+
+
 def _display(raw: str) -> str:
     text = raw[:MAX_INPUT_CHARS]
     if text.isascii():
-        return " ".join(_ASCII_CONTROLS.sub(" ", text).split())
+        return " ".join((text if text.isprintable() else _ASCII_CONTROLS.sub(" ", text)).split())
     return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text).split())
 
 
@@ -129,26 +149,19 @@ def _tokens(text: str) -> list[str]:
     if "&" in text:
         text = _AMPERSAND_INITIALS.sub(r"\1\2", text).replace("&", " AND ")  # AT&T, A&M: one token
     text = _APOSTROPHES.sub("", text)
-    raw_tokens = _NON_ALNUM.sub(" ", text).split()
-    merged: list[str] = []
-    run: list[str] = []
     # Runs of single letters are one initialism: "D A R E" = "DARE", "L L C" = "LLC".
-    for token in raw_tokens + [""]:
-        if len(token) == 1 and token.isalpha():
-            run.append(token)
-            continue
-        if run:
-            merged.extend(["".join(run)] if len(run) > 1 else run)
-            run = []
-        if token:
-            merged.append(token)
+    merged = _LETTER_RUN.sub(_unspaced, _NON_ALNUM.sub(" ", text)).split()
     return [_CANONICAL_WORDS.get(token, token) for token in merged]
+
+
+def _unspaced(found: re.Match[str]) -> str:
+    return found.group(0).replace(" ", "")
 
 
 def _misspelt_legal_form(token: str) -> str | None:
     """'INCORPOATED', 'CORPORATOIN': a long legal form one edit away (two for the longest)."""
-    for form, canonical in _LONG_LEGAL_FORMS:
-        if abs(len(form) - len(token)) > 2 or form[0] != token[0]:
+    for form, canonical in _LONG_LEGAL_FORMS_BY_INITIAL.get(token[0], ()):
+        if abs(len(form) - len(token)) > 2:
             continue
         allowed = 2 if min(len(form), len(token)) >= _MIN_TWO_TYPO_SUFFIX else 1
         if DamerauLevenshtein.distance(token, form, score_cutoff=allowed) <= allowed:
@@ -161,7 +174,7 @@ def _legal_form(token: str, last: bool, may_be_cut: bool) -> str | None:
         return LEGAL_SUFFIXES[token]
     min_cut = _MIN_CUT_SUFFIX_IN_CUT_NAME if may_be_cut else _MIN_CUT_SUFFIX
     if last and len(token) >= min_cut and token not in _WORDS_NOT_CUT_FORMS:  # cut by a fixed-width field
-        cut = next((canonical for form, canonical in _LONG_LEGAL_FORMS if form.startswith(token)), None)
+        cut = _CUT_LEGAL_FORMS.get(token)
         if cut is not None or len(token) < _MIN_MISSPELT_SUFFIX:
             return cut
         return _misspelt_legal_form(token)
@@ -214,10 +227,11 @@ def normalize_name(raw: str) -> NormalizedName:
 @functools.lru_cache(maxsize=1 << 14)
 def _normalize_name_text(raw: str) -> NormalizedName:
     text = _LEADING_ROUTING.sub("", _fold(raw))
-    routing = _ROUTING_MARKER.search(text)
+    routing = _ROUTING_MARKER.search(text) if _may_route(text) else None
     if routing is not None and text[: routing.start()].strip():
         text = text[: routing.start()]
-    parts = [part for part in _ALIAS_MARKER.split(text) if _ALNUM.search(part)]
+    split = _ALIAS_MARKER.split(text) if _may_name_another(text) else [text]
+    parts = [part for part in split if _ALNUM.search(part)]
     if not parts:
         return NormalizedName(key="", tokens=(), legal_suffixes=(), aliases=(), display=_display(raw))
     # A fixed-width field is cut at its end: only the last part of a long one may be.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import operator
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -14,6 +15,7 @@ SUPPLIER_FIELDS = (
     "postal_code", "country", "category", "code",
 )
 REQUIRED_FIELDS = ("supplier_id", "name")
+_FIELD_VALUES = operator.attrgetter(*SUPPLIER_FIELDS)
 MAX_FIELD_CHARS = 500
 
 
@@ -32,7 +34,7 @@ class Supplier:
 
     def canonical_row(self) -> str:
         """Every field in a fixed order, unit-separated: the input of content digests."""
-        return "\x1f".join(getattr(self, name) for name in SUPPLIER_FIELDS)
+        return "\x1f".join(_FIELD_VALUES(self))
 
 
 @dataclass(frozen=True, slots=True)

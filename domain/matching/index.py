@@ -31,16 +31,20 @@ How a payee is matched:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 import gc
 import hashlib
 import heapq
 import math
 import operator
+import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain, islice, repeat
 from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -87,6 +91,7 @@ TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree w
 LISTED_CANDIDATES = 5
 # Alt names that are a care-of line or a trustee are people, not names of the supplier.
 _PERSON_ALT_MARKERS = ("TTEE", "TRUSTEE", "ET AL", "C/O", "C-O", "%", "ATTN")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 # Another name of a "X DBA Y" payee agrees with another name of the supplier this closely.
 BOTH_NAMES_MIN_SIMILARITY = 90
 # A reading without its descriptor tail must keep a name this distinctive (world.commonness).
@@ -99,8 +104,11 @@ _POSTAL_AGREES = FEATURES.index("postal_agrees") - PLACE_START
 _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
 _EXACT = FEATURES.index("exact")
-_BY_ID = operator.attrgetter("supplier_id")
 _BY_UTILITY = operator.attrgetter("utility")
+
+
+def _length_and_name(name: str) -> tuple[int, str]:
+    return len(name), name
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,16 @@ SeenPlace = tuple[str, bool | None, bool | None]
 _HolderGroup = tuple[SeenPlace, HolderKind, bool, bool, Agreement]
 
 
+class _Scored(NamedTuple):
+    """Holders of one name that share a feature vector: one utility for all of them."""
+
+    name_key: str
+    seen: SeenPlace
+    features: tuple[float, ...]
+    utility: float
+    members: list[str]  # supplier ids
+
+
 class Reading(NamedTuple):
     """A text the payee's name is compared as; ``descriptor_dropped`` when a tail was cut."""
 
@@ -208,7 +226,9 @@ def deletions(token: str) -> list[str]:
 
 def usable_alt_name(alt_name: str) -> bool:
     upper = alt_name.upper()
-    return any(ch.isalpha() for ch in alt_name) and not any(marker in upper for marker in _PERSON_ALT_MARKERS)
+    # ASCII (the common case) has its letters found in C; other text character by character.
+    has_letter = _ASCII_LETTER.search(alt_name) is not None if alt_name.isascii() else any(ch.isalpha() for ch in alt_name)
+    return has_letter and not any(marker in upper for marker in _PERSON_ALT_MARKERS)
 
 
 def _supplier_names(supplier: Supplier, main: NormalizedName) -> tuple[str, ...]:
@@ -259,16 +279,21 @@ def shared_street(street: str | None) -> str | None:
     return sys.intern(street) if street else None
 
 
+# Suppliers share places (21k among 350k suppliers) and, less often, addresses: one object each.
+_place = functools.lru_cache(maxsize=1 << 16)(Location.of)
+_street = functools.lru_cache(maxsize=1 << 16)(lambda address: shared_street(street_key(address)))
+
+
 def make_entry(supplier: Supplier) -> Entry:
     main = normalize_name(supplier.name)
     kind = HolderKind.of(supplier, main)
     return Entry(
         supplier=supplier,
         names=_supplier_names(supplier, main),
-        location=Location.of(supplier.city, supplier.state, supplier.postal_code),
+        location=_place(supplier.city, supplier.state, supplier.postal_code),
         kind=shared_kind(kind),
         digest=supplier_digest(supplier),
-        street=shared_street(street_key(supplier.address)),
+        street=_street(supplier.address),
     )
 
 
@@ -301,6 +326,8 @@ class SupplierIndex:
         self.compact_names: dict[str, tuple[str, ...]] = {}  # name key without spaces → name keys
         self.postings: dict[str, set[str]] = {}  # token → name keys containing it
         self.deletion_index: dict[str, tuple[str, ...]] = {}  # token minus one character → tokens
+        # Postings of common tokens sorted by name length, made when a query needs them (not snapshotted).
+        self._length_sorted: dict[str, list[str]] = {}
         self.version = 0
 
     # ------------------------------------------------------------------ maintenance
@@ -345,12 +372,15 @@ class SupplierIndex:
                 self._forget_name(name)
 
     def _add_name(self, name: str, supplier_id: str) -> None:
-        new_name = name not in self.name_suppliers
-        _add(self.name_suppliers, name, supplier_id)
-        if not new_name:
+        holders = self.name_suppliers.get(name)
+        if holders is not None:
+            self.name_suppliers[name] = (*holders, supplier_id)
             return
+        self.name_suppliers[name] = (supplier_id,)
         _add(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
+            if self._length_sorted:
+                self._length_sorted.pop(token, None)
             postings = self.postings.get(token)
             if postings is None:
                 postings = self.postings[token] = set()
@@ -362,6 +392,7 @@ class SupplierIndex:
     def _forget_name(self, name: str) -> None:
         _discard(self.compact_names, name.replace(" ", ""), name)
         for token in set(name.split()):
+            self._length_sorted.pop(token, None)
             postings = self.postings[token]
             postings.discard(name)
             if postings:
@@ -394,10 +425,10 @@ class SupplierIndex:
             query, Location.of(city, state, postal_code), country, default_state, default_country,
             street_key(address_lines),
         )
-        candidates = self.candidates(query, place)
-        if not candidates:
+        groups = self._scored_groups(query, place)
+        if not groups:
             return _no_match(0.0, None, "no supplier with a similar name")
-        result = self._decide(candidates, place)
+        result = self._decide(_ranked(groups), place)
         if result.decision == "matched" and F.lone_common_surname(query) and not F.pinned_by_place(result.evidence):
             # However likely among the suppliers listed, the payee is as likely someone off the list.
             return replace(
@@ -417,7 +448,13 @@ class SupplierIndex:
         return queries, loose, scored
 
     def candidates(self, query: NormalizedName, place: QueryPlace) -> list[Candidate]:
-        """Every supplier scored for this payee, best first (used by ``match`` and calibration)."""
+        """Every supplier scored for this payee, best first (used by calibration)."""
+        return [candidate for candidate, _ in _in_order(_ranked(self._scored_groups(query, place)))]
+
+    def _scored_groups(self, query: NormalizedName, place: QueryPlace) -> list[_Scored]:
+        """The holders of every candidate name in groups that share one feature vector, in the
+        order names, groups and holders are met (a supplier holding several of the names is in
+        a group of each)."""
         queries, loose, scored = self.readings(query)
         trimmed = tuple(reading.text for reading in scored if reading.descriptor_dropped)
         location = place.location
@@ -446,8 +483,8 @@ class SupplierIndex:
                 agreements[texts, name] = any(_names_agree(text, name, truncation_possible) for text in texts)
             return agreements[texts, name]
 
-        seen = _seen_by(location)
-        best: dict[str, Candidate] = {}
+        seen = _SeenBy(location)
+        found: list[_Scored] = []
         for name_key in sorted(names):
             reading, name_features = max(
                 (
@@ -465,6 +502,7 @@ class SupplierIndex:
                 # Scored on what the payee wrote, but known to be the same name but for a slip.
                 name_features = dataclasses.replace(name_features, near_exact=True)
             other_texts = tuple(other for other in queries if other != reading.text)
+            per_holder = bool(other_texts or place.street)
             holders = self.name_suppliers[name_key]
             name_part = (
                 1.0,
@@ -494,13 +532,17 @@ class SupplierIndex:
             # tell apart, score each group once and share its feature vector.
             groups: dict[_HolderGroup, list[str]] = {}
             firsts: dict[_HolderGroup, Location] = {}  # a place of each group
+            entries = self.entries
             for supplier_id in holders:
-                entry = self.entries[supplier_id]
-                both_names = bool(other_texts) and any(
-                    agrees(other_texts, other) for other in entry.names if other != name_key
-                )
-                street = street_agreement(place.street, entry.street)
-                key = (seen(entry.location), entry.kind, entry.names[0] == name_key, both_names, street)
+                entry = entries[supplier_id]
+                if per_holder:
+                    both_names = bool(other_texts) and any(
+                        agrees(other_texts, other) for other in entry.names if other != name_key
+                    )
+                    street = street_agreement(place.street, entry.street)
+                else:  # neither a second name nor a street to compare: the same for every holder
+                    both_names, street = False, "unknown"
+                key = (seen[entry.location], entry.kind, entry.names[0] == name_key, both_names, street)
                 members = groups.get(key)
                 if members is None:
                     groups[key] = members = []
@@ -522,7 +564,7 @@ class SupplierIndex:
             namesakes = math.log(max(1, own_holders))
             # The only namesake in the payee's state (with no city against it) is pinned by the state.
             alone_in_state = in_state[0] if len(in_state) == 1 else None
-            for (_, kind, own, both_names, _), members, place_values in scored_groups:
+            for (seen_place, kind, own, both_names, _), members, place_values in scored_groups:
                 # Many namesakes mean more unindexed ones too, unless the street, city or ZIP pins
                 # this one; pinned by the state alone, the namesakes count by a weight of their own
                 # (an unindexed namesake may share the state: the fit says how often).
@@ -545,14 +587,8 @@ class SupplierIndex:
                     *name_part, *holder_part, *place_values,
                     query_tail[0], unplaced, pinned_namesakes, *query_tail[1:],
                 )
-                for supplier_id in members:
-                    known = best.get(supplier_id)
-                    if known is None or utility > known.utility:
-                        best[supplier_id] = Candidate(supplier_id, name_key, features, utility)
-        # Best first, ties by id: two sorts on C-level keys (a stable sort keeps the id order).
-        ranked = sorted(best.values(), key=_BY_ID)
-        ranked.sort(key=_BY_UTILITY, reverse=True)
-        return ranked
+                found.append(_Scored(name_key, seen_place, features, utility, members))
+        return found
 
     def _exact_names(self, queries: Iterable[str]) -> set[str]:
         names: set[str] = set()
@@ -582,9 +618,12 @@ class SupplierIndex:
         if not location:
             return True
         for supplier_id in self.name_suppliers[name]:
-            state_agrees, _, city_agrees, city_conflicts, postal_agrees, _ = F.location_features(
-                location, self.entries[supplier_id].location
-            )
+            other = self.entries[supplier_id].location
+            if location.postal_code and other.postal_code == location.postal_code:
+                return True
+            if location.state and other.state and other.state != location.state:
+                continue  # the states conflict: no city agrees then, and the ZIP did not
+            state_agrees, _, city_agrees, city_conflicts, postal_agrees, _ = F.location_features(location, other)
             if city_agrees or postal_agrees or (state_agrees and not city_conflicts):
                 return True
         return False
@@ -620,14 +659,20 @@ class SupplierIndex:
         query's length."""
         similar: set[str] = set()
         for text in queries:
-            anchors = []
+            anchors: list[tuple[set[str], str | None]] = []  # names, and the one token they are of
             for token in dict.fromkeys(text.split()):
                 spellings = self._spellings(token)
-                if spellings:
-                    postings = [self.postings[spelling] for spelling in spellings]
-                    anchors.append(postings[0] if len(postings) == 1 else set().union(*postings))
-            anchors.sort(key=len)
-            blocked = _block(anchors[:MAX_ANCHORS], text)
+                if len(spellings) == 1:
+                    anchors.append((self.postings[spellings[0]], spellings[0]))
+                elif spellings:
+                    anchors.append((set().union(*(self.postings[spelling] for spelling in spellings)), None))
+            anchors.sort(key=lambda anchor: len(anchor[0]))
+            if len(anchors) == 1 and anchors[0][1] is not None and len(anchors[0][0]) > MAX_SCORED_NAMES:
+                # One common token alone ("SALAMONE FOUNDATION", SALAMONE unknown): its names
+                # nearest in length, from the postings kept sorted by length.
+                blocked = _nearest_in_length(self._by_length(anchors[0][1]), len(text), MAX_SCORED_NAMES)
+            else:
+                blocked = _block([names for names, _ in anchors[:MAX_ANCHORS]], text)
             if not blocked:
                 continue
             # Sorted so that ties fall the same way in every worker (set order is per process).
@@ -644,6 +689,13 @@ class SupplierIndex:
                 )
                 similar.update(ordered[position] for _choice, _score, position in found)
         return similar
+
+    def _by_length(self, token: str) -> list[str]:
+        """The names carrying ``token``, by length and then name; kept until the token's names change."""
+        names = self._length_sorted.get(token)
+        if names is None:
+            names = self._length_sorted[token] = sorted(self.postings[token], key=_length_and_name)
+        return names
 
     def _idf(self, token: str) -> float:
         names_with_token = len(self.postings.get(token, ()))
@@ -707,26 +759,28 @@ class SupplierIndex:
             unmatched += weight * (credit == 0.0 and token not in DESCRIPTOR_TAIL_WORDS)
         return (found / total, unmatched / total) if total else (0.0, 0.0)
 
-    def _decide(self, candidates: list[Candidate], place: QueryPlace) -> MatchResult:
-        top_utility = candidates[0].utility
+    def _decide(self, groups: list[_Scored], place: QueryPlace) -> MatchResult:
+        """The decision over ranked groups (``_ranked``): as if over every supplier one by one,
+        best first, but namesakes that share a feature vector are weighed once."""
         # Softmax with a "none of these" option at utility 0, shifted for numerical safety.
-        shift = max(top_utility, 0.0)
-        weights = [math.exp(candidate.utility - shift) for candidate in candidates]
-        total = math.exp(-shift) + math.fsum(weights)
+        shift = max(groups[0].utility, 0.0)
+        weights = [math.exp(group.utility - shift) for group in groups]
+        total = math.exp(-shift) + _sum_over_members(weights, groups)
         probabilities = [weight / total for weight in weights]
-        views = tuple(
-            self._view(candidate, probability)
-            for candidate, probability in zip(candidates[:LISTED_CANDIDATES], probabilities, strict=False)
-        )
-        top, score = candidates[0], probabilities[0]
+        ordered = _in_order(groups)
+        listed = list(islice(ordered, LISTED_CANDIDATES))
+        views = tuple(self._view(candidate, probabilities[position]) for candidate, position in listed)
+        top, top_position = listed[0]
+        score, top_group = probabilities[top_position], groups[top_position]
         # One organisation registered several times (same name, place and kind) is one payee.
         top_entry = self.entries[top.supplier_id]
         group = [
-            (candidate, probability)
-            for candidate, probability in zip(candidates, probabilities, strict=True)
-            if candidate.name_key == top.name_key
-            # The place first, inline: thousands of chapters share the name, few the place.
-            and (entry := self.entries[candidate.supplier_id]).location == top_entry.location
+            (Candidate(supplier_id, other.name_key, other.features, other.utility), probability)
+            for other, probability in zip(groups, probabilities, strict=True)
+            # Same place, same place as the payee sees it: thousands of chapters share the name, few the place.
+            if other.name_key == top.name_key and other.seen == top_group.seen
+            for supplier_id in other.members
+            if (entry := self.entries[supplier_id]).location == top_entry.location
             and self._same_registration(entry, top_entry)
         ]
         if len(group) > 1:
@@ -735,8 +789,8 @@ class SupplierIndex:
         grouped = {member.supplier_id for member, _ in group}
         runner = next(
             (
-                (candidate, probability)
-                for candidate, probability in zip(candidates, probabilities, strict=True)
+                (candidate, probabilities[position])
+                for candidate, position in chain(listed, ordered)
                 if candidate.supplier_id not in grouped
             ),
             None,
@@ -756,16 +810,13 @@ class SupplierIndex:
             if len(group) > 1:
                 reason += f"; one organisation registered {len(group)} times, the lowest id stands for it"
             return _result(supplier, score, match_type, "matched", runner_up, reason, explained, views)
-        namesakes = [
-            probability
-            for candidate, probability in zip(candidates, probabilities, strict=True)
-            if candidate.name_key == top.name_key
-        ]
-        shared = math.fsum(namesakes)
-        if len(namesakes) > 1 and shared >= self.review_floor:
+        namesakes = [position for position, other in enumerate(groups) if other.name_key == top.name_key]
+        shared = _sum_over_members([probabilities[i] for i in namesakes], [groups[i] for i in namesakes])
+        holders = sum(len(groups[i].members) for i in namesakes)
+        if holders > 1 and shared >= self.review_floor:
             return _result(
                 supplier, score, match_type, "ambiguous", runner_up,
-                f"{len(namesakes)} suppliers share this name and the location does not decide",
+                f"{holders} suppliers share this name and the location does not decide",
                 explained, views,
             )
         if score >= self.review_floor:  # unsure: a reviewer decides, never a guess
@@ -812,22 +863,70 @@ class SupplierIndex:
         )
 
 
-def _seen_by(location: Location) -> Callable[[Location], SeenPlace]:
-    """What the features can tell of a supplier's place from this payee's: its state (which
-    also meets the source's default state), and whether its city and its ZIP agree with the
-    payee's where both give one (None where either does not)."""
-    city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
+class _SeenBy(dict[Location, SeenPlace]):
+    """What the features can tell of a supplier's place from this payee's, per place of the
+    holders: its state (which also meets the source's default state), and whether its city and
+    its ZIP agree with the payee's where both give one (None where either does not)."""
 
-    def seen(other: Location) -> SeenPlace:
-        city = None
+    def __init__(self, location: Location) -> None:
+        super().__init__()
+        self.location = location
+        self.city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
+
+    def __missing__(self, other: Location) -> SeenPlace:
+        location, city = self.location, None
         if location.city and other.city:
-            city = city_agrees.get(other.city)
+            city = self.city_agrees.get(other.city)
             if city is None:
-                city = city_agrees[other.city] = F.places_agree(location.city, other.city)
+                city = self.city_agrees[other.city] = F.places_agree(location.city, other.city)
         postal = location.postal_code == other.postal_code if location.postal_code and other.postal_code else None
-        return other.state, city, postal
+        seen = self[other] = (other.state, city, postal)
+        return seen
 
-    return seen
+
+def _ranked(groups: list[_Scored]) -> list[_Scored]:
+    """Groups best first, each supplier in one of them only: the one where it scores best (the
+    first of equals, in the order met) when it holds several of the names."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for group in groups:
+        members = set(group.members)
+        repeated |= seen & members
+        seen |= members
+    if repeated:
+        best: dict[str, int] = {}
+        for position, group in enumerate(groups):
+            for supplier_id in repeated.intersection(group.members):
+                known = best.get(supplier_id)
+                if known is None or group.utility > groups[known].utility:
+                    best[supplier_id] = position
+        groups = [
+            group._replace(members=kept)
+            for position, group in enumerate(groups)
+            if (kept := [member for member in group.members if best.get(member, position) == position])
+        ]
+    return sorted(groups, key=_BY_UTILITY, reverse=True)
+
+
+def _in_order(groups: list[_Scored]) -> Iterator[tuple[Candidate, int]]:
+    """Every member of ranked groups as a candidate, best first and ties by id, with the
+    position of its group; lazily, since a decision looks at the first few."""
+    start = 0
+    while start < len(groups):
+        utility = groups[start].utility
+        end = start + 1
+        while end < len(groups) and groups[end].utility == utility:
+            end += 1
+        tied = sorted((supplier_id, position) for position in range(start, end) for supplier_id in groups[position].members)
+        for supplier_id, position in tied:
+            group = groups[position]
+            yield Candidate(supplier_id, group.name_key, group.features, utility), position
+        start = end
+
+
+def _sum_over_members(values: Iterable[float], groups: Iterable[_Scored]) -> float:
+    """The exact sum of one value per member of each group, as if summed member by member."""
+    return math.fsum(chain.from_iterable(repeat(value, len(group.members)) for value, group in zip(values, groups, strict=True)))
 
 
 def _names_agree(text: str, name: str, truncation_possible: bool) -> bool:
@@ -852,22 +951,58 @@ def _block(anchors: list[set[str]], query: str) -> set[str]:
         for anchor in anchors:
             if len(anchor) <= RARE_TOKEN_NAMES:
                 blocked |= anchor
-        for i, first in enumerate(anchors):
-            for second in anchors[i + 1 :]:
-                blocked |= first & second
-    if len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2:
-        # Too generic for pairs: require three shared tokens.
-        triples: set[str] = set()
-        for i, first in enumerate(anchors):
-            for j, second in enumerate(anchors[i + 1 :], start=i + 1):
-                pair = first & second
+        # Cheapest pairs first (the anchors are sorted by size): once the names exceed the
+        # bound, pairs are too generic and triples decide, unless there are none.
+        pairs = [(i, j) for i in range(len(anchors)) for j in range(i + 1, len(anchors))]
+        shared: dict[tuple[int, int], set[str]] = {}
+
+        def pair(i: int, j: int) -> set[str]:
+            if (i, j) not in shared:
+                shared[i, j] = anchors[i] & anchors[j]
+            return shared[i, j]
+
+        unioned = 0
+        while unioned < len(pairs) and not (len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2):
+            blocked |= pair(*pairs[unioned])
+            unioned += 1
+        if len(blocked) > MAX_SCORED_NAMES and len(anchors) > 2:
+            # Too generic for pairs: require three shared tokens.
+            triples: set[str] = set()
+            for i, j in pairs:
                 for third in anchors[j + 1 :]:
-                    triples |= pair & third
-        blocked = triples or blocked
+                    triples |= pair(i, j) & third
+            if triples:
+                blocked = triples
+            else:
+                for i, j in pairs[unioned:]:
+                    blocked |= pair(i, j)
     if len(blocked) > MAX_SCORED_NAMES:
         # Still generic: names closest in length share the most with a query made of common words.
         blocked = _closest_in_length(blocked, len(query), MAX_SCORED_NAMES)
     return blocked
+
+
+def _length_window(sizes: Callable[[int], int], length: int, wanted: int) -> tuple[int, int]:
+    """The narrowest lengths ``length ± d`` that hold ``wanted`` names (``sizes``: names per length)."""
+    within, distance = sizes(length), 0
+    while within < wanted:
+        distance += 1
+        within += sizes(length - distance) + sizes(length + distance)
+    return length - distance, length + distance
+
+
+def _nearest_in_length(by_length: list[str], length: int, count: int) -> set[str]:
+    """``_closest_in_length`` of names sorted by length and then name: found by bisection."""
+    def start(size: int) -> int:
+        return bisect.bisect_left(by_length, size, key=len)
+
+    wanted = min(count, len(by_length))
+    low, high = _length_window(lambda size: start(size + 1) - start(size), length, wanted)
+    closest = by_length[start(low + 1) : start(high)]
+    edges = [by_length[start(low) : start(low + 1)]] if low == high else [
+        by_length[start(low) : start(low + 1)], by_length[start(high) : start(high + 1)]]
+    closest.extend(islice(heapq.merge(*edges), wanted - len(closest)))
+    return set(closest)
 
 
 def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
@@ -876,11 +1011,7 @@ def _closest_in_length(names: set[str], length: int, count: int) -> set[str]:
     OF or COUNTY: their lengths are counted in C, and only those at the edge are compared)."""
     sizes = Counter(map(len, names))
     wanted = min(count, len(names))
-    within, distance = sizes[length], 0
-    while within < wanted:
-        distance += 1
-        within += sizes[length - distance] + sizes[length + distance]
-    low, high = length - distance, length + distance
+    low, high = _length_window(sizes.__getitem__, length, wanted)
     near = [name for name in names if low <= len(name) <= high]  # the one pass over all names
     closest = [name for name in near if low < len(name) < high]
     edge = [name for name in near if len(name) in (low, high)]

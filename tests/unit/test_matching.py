@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import random
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from domain.matching import snapshot
 from domain.matching import FEATURES, Location, MatchResult, QueryPlace, SupplierIndex
+from domain.matching.index import MAX_SCORED_NAMES, _closest_in_length, _nearest_in_length
 from domain.normalize import normalize_name
 from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
 
@@ -367,3 +369,63 @@ def test_names_that_differ_in_a_number_are_not_near_exact():
     assert index.match("P331 Impact Ministries", state="MS").score < index.match(
         "P31 Impakt Ministries", state="MS"
     ).score
+
+
+# ---------------------------------------------------------------------------- many namesakes
+
+
+def _post(number: int, state: str, city: str, address: str = "") -> Supplier:
+    return Supplier(supplier_id=f"P{number:03d}", name="AMERICAN LEGION", address=address or f"{number} MAIN ST",
+                    city=city, state=state, country="US", category="nonprofit")
+
+
+def test_namesakes_weighed_in_groups_decide_as_every_supplier_one_by_one():
+    """Posts of one name share feature vectors and are weighed a group at a time; the decision
+    must be what weighing each supplier alone gives (softmax with "none" at utility 0)."""
+    posts = [_post(n, state, city) for n, (state, city) in enumerate(
+        [("AK", "HOMER"), ("AK", "KENAI"), ("MT", "HELENA"), ("MT", "BUTTE"), ("ID", "BOISE")] * 8)]
+    posts += [_post(900, "AK", "NOME", "1 FRONT ST"), _post(901, "AK", "NOME", "1 FRONT ST")]  # registered twice
+    posts.append(supplier("A1", "LEGION HALL", "NOME", "AK", alt_name="AMERICAN LEGION"))
+    index = SupplierIndex()
+    for post in posts:
+        index.upsert(post)
+    for city, state in ((None, "AK"), ("NOME", "AK"), ("HELENA", None), (None, None)):
+        result = index.match("American Legion", city=city, state=state)
+        place = QueryPlace.for_payee(normalize_name("American Legion"), Location.of(city, state, None))
+        ranked = index.candidates(normalize_name("American Legion"), place)
+        assert len(ranked) == len(posts)
+        assert [c.utility for c in ranked] == sorted((c.utility for c in ranked), reverse=True)
+        shift = max(ranked[0].utility, 0.0)
+        total = math.exp(-shift) + math.fsum(math.exp(c.utility - shift) for c in ranked)
+        probability = {c.supplier_id: math.exp(c.utility - shift) / total for c in ranked}
+        listed = [(c.supplier_id, round(probability[c.supplier_id], 4)) for c in ranked[:5]]
+        assert [(view.supplier_id, view.probability) for view in result.candidates] == listed
+        copies = {"P900", "P901"} if ranked[0].supplier_id in ("P900", "P901") else {ranked[0].supplier_id}
+        assert result.score == pytest.approx(math.fsum(probability[i] for i in copies), abs=1e-12)
+        if result.decision == "ambiguous" and "share this name" in result.reason:
+            holders = sum(c.name_key == ranked[0].name_key for c in ranked)
+            assert result.reason.startswith(f"{holders} suppliers share this name")
+
+
+def test_a_common_token_alone_finds_names_added_and_loses_names_removed_since_it_was_last_asked():
+    """Postings of a common token are kept sorted by length once a query needs them: a change
+    to the token's names must reach the next query."""
+    index = SupplierIndex()
+    for number in range(MAX_SCORED_NAMES + 100):
+        index.upsert(supplier(f"F{number}", f"{number:05d} MEMORIAL PARK FOUNDATION", "HOMER", "AK"))
+    before = index.match("ZQ FOUNDATION", state="AK")  # ZQ is in no name: FOUNDATION alone blocks
+    assert "NEW" not in {view.supplier_id for view in before.candidates}
+    index.upsert(supplier("NEW", "ZR FOUNDATION", "HOMER", "AK"))
+    after = index.match("ZQ FOUNDATION", state="AK")
+    assert after.candidates[0].supplier_id == "NEW"
+    index.delete("NEW")
+    assert index.match("ZQ FOUNDATION", state="AK") == before
+
+
+def test_names_nearest_in_length_are_the_same_from_sorted_postings():
+    rng = random.Random(5)
+    names = {"".join(rng.choice("ABC ") for _ in range(rng.randint(3, 30))).strip() or "A" for _ in range(3000)}
+    by_length = sorted(names, key=lambda name: (len(name), name))
+    for length in (1, 5, 14, 29, 40):
+        for count in (1, 10, 500, 2999, 5000):
+            assert _nearest_in_length(by_length, length, count) == _closest_in_length(names, length, count)

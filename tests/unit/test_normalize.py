@@ -29,6 +29,10 @@ def test_ampersand_is_and_and_initials_around_it_stay_one_token():
 
 def test_runs_of_single_letters_are_one_initialism():
     assert key("Idaho Falls D A R E Inc") == key("IDAHO FALLS DARE") == "IDAHO FALLS DARE"
+    assert key("J. K. Rowling Trust") == key("J K ROWLING TRUST") == "JK ROWLING TRUST"
+    assert key("AB C D-E F") == "AB CDEF"  # a longer word ends a run; punctuation does not
+    assert key("A BC") == "A BC"  # one letter alone stays
+    assert key("Route 9 A B Deli") == "ROUTE 9 AB DELI"
 
 
 @pytest.mark.parametrize(
