@@ -24,9 +24,10 @@ How a payee is matched:
    runner-up by ``ambiguity_margin``); the same organisation registered several times under
    one name and place counts as one (the lowest id stands for the group); ``ambiguous`` (to
    review, candidates listed) when namesakes together, or the best candidate alone, are at
-   least ``review_floor`` likely; else ``none``. A payee written as one common surname alone
-   ("HARRIS") is never ``matched`` unless its town, ZIP or street agrees: it names a person or
-   any of the many firms of that name as often as the supplier listed.
+   least ``review_floor`` likely, or all candidates together are (a chapter's name misspelt:
+   one of a hundred chapters, no telling which); else ``none``. A payee written as one common
+   surname alone ("HARRIS") is never ``matched`` unless its town, ZIP or street agrees: it names
+   a person or any of the many firms of that name as often as the supplier listed.
 """
 
 from __future__ import annotations
@@ -823,6 +824,16 @@ class SupplierIndex:
             return _result(
                 supplier, score, match_type, "ambiguous", runner_up,
                 f"best candidate {score:.2f} is below the {self.match_threshold:.2f} threshold: "
+                f"{F.why(top.features, place)}",
+                explained, views,
+            )
+        on_the_list = 1.0 - math.exp(-shift) / total
+        if on_the_list >= self.review_floor:
+            # Likely one of them, though no one alone: "none" would say it is no listed supplier.
+            weighed = sum(len(other.members) for other in groups)
+            return _result(
+                supplier, score, match_type, "ambiguous", runner_up,
+                f"{weighed} candidates are together {on_the_list:.2f} likely, none alone is: "
                 f"{F.why(top.features, place)}",
                 explained, views,
             )

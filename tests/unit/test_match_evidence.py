@@ -4,6 +4,7 @@ rest on it: an open world where the payee is often someone else with the same na
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from domain.matching import features as F
 from domain.matching.index import descriptor_readings
 from domain.matching.world import commonness, is_real_word
 from domain.normalize import normalize_name
-from domain.suppliers import Supplier
+from domain.suppliers import Supplier, read_suppliers_csv
 
 
 def holder(
@@ -521,3 +522,19 @@ def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agre
 ])
 def test_an_invented_word_one_letter_apart(query, name, edit):
     assert F.invented_word_edit([query, "INC"], [name, "INC"]) is edit
+
+
+
+def test_a_payee_likely_one_of_several_suppliers_goes_to_review_not_none():
+    # From the committed open-world slice: a misspelt county with its county seat, where every
+    # county of a like name is a candidate and none alone is likely; together they are.
+    slice_dir = Path(__file__).resolve().parents[1] / "fixtures" / "open_world"
+    index = SupplierIndex()
+    for supplier in read_suppliers_csv(slice_dir / "suppliers.csv"):
+        index.upsert(supplier)  # type: ignore[arg-type]
+    result = index.match("Oraange County", city="Santa Ana", state="CA")
+    assert result.score < index.review_floor  # no candidate alone is even worth a review ...
+    assert result.decision == "ambiguous"  # ... but that it is one of them is
+    assert "candidates are together" in result.reason
+    assert "GOV61321363" in {view.supplier_id for view in result.candidates}  # Orange County, CA
+    assert index.match("Harborview Tool And Die", city="Santa Ana", state="CA").decision == "none"
