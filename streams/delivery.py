@@ -15,13 +15,14 @@ Interface (all an agent or a consumer loop needs)::
 
 ``submit`` never blocks: the caller bounds work in flight per partition with ``in_flight`` and
 pauses a partition that is full (backpressure, as Arroyo's ``MessageRejected``). A batch is
-delivered as a unit (one task; the producer batches its outputs per topic partition) and
+delivered as a unit (one task; its outputs go out as one record batch per topic partition) and
 becomes committable as a whole.
 
 Guarantees, per source partition:
 
-* outputs go straight to the aiokafka producer (which batches them per topic partition),
-  and every send's result is checked;
+* outputs go straight to the aiokafka producer, one record batch per topic partition placed
+  by the producer's own partitioner (as ``send`` would place each output), and every batch's
+  result is checked; a failed batch is sent again whole;
 * the committable offset moves forward strictly in source order: offset N becomes committable
   only when every output of N and of every record before N was acknowledged by the broker;
 * a failed send is retried with capped exponential backoff and jitter, for as long as it
@@ -215,31 +216,92 @@ class Delivery:
         self._advance(partition)
 
     async def _send_all(self, outputs: list[OutputRecord]) -> list[tuple[OutputRecord, BaseException]]:
-        """Send, then await every acknowledgement; the outputs that failed, with their errors."""
-        sent: list[tuple[OutputRecord, asyncio.Future[object]]] = []
+        """Send, then await every acknowledgement; the outputs that failed, with their errors.
+
+        Outputs go to the producer as one record batch per topic partition (``send_batch``: one
+        future per batch, not one per output), each placed by the producer's own partitioner
+        exactly as ``send`` would place it. A batch stands or falls as a whole: every output of
+        a failed batch is returned, to be sent again."""
         failed: list[tuple[OutputRecord, BaseException]] = []
+        by_partition: dict[tuple[str, int], list[OutputRecord]] = {}
+        placed: dict[tuple[str, bytes], int] = {}
+        # A topic's metadata is awaited once per call (as send would for each output): a topic
+        # the broker refuses fails all its outputs at once, not one request timeout each.
+        unavailable: dict[str, BaseException | None] = {}
         for output in outputs:
             try:
                 if output.size > self._policy.max_message_bytes:
                     raise OutputTooLarge(f"{output.role} output of {output.size} bytes")
                 topic = self._topics[output.role]
-                future = await self._producer.send(
-                    topic, output.value, key=output.key, headers=list(output.headers)
-                )
-                sent.append((output, future))
+                if topic not in unavailable:
+                    unavailable[topic] = await self._metadata_error(topic)
+                if unavailable[topic] is not None:
+                    raise unavailable[topic]  # type: ignore[misc]
+                partition = placed.get((topic, output.key)) if output.key is not None else None
+                if partition is None:
+                    partition = self._producer._partition(topic, None, None, None, output.key, None)  # noqa: SLF001
+                    if output.key is not None:
+                        placed[(topic, output.key)] = partition
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - every failure is retried, none skipped
                 failed.append((output, error))
-        for output, future in sent:
+                continue
+            by_partition.setdefault((topic, partition), []).append(output)
+        sent: list[tuple[str, list[OutputRecord], asyncio.Future[object]]] = []
+        for (topic, partition), records in by_partition.items():
+            try:
+                batches = self._record_batches(records)
+            except Exception as error:  # noqa: BLE001
+                failed.extend((output, error) for output in records)
+                continue
+            for batch, members in batches:
+                try:
+                    future = await self._producer.send_batch(batch, topic, partition=partition)
+                    sent.append((topic, members, future))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001
+                    failed.extend((output, error) for output in members)
+        for topic, members, future in sent:
             try:
                 await future
-                metrics.child(metrics.RECORDS_OUT, self._topics[output.role]).inc()
+                metrics.child(metrics.RECORDS_OUT, topic).inc(len(members))
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001
-                failed.append((output, error))
+                failed.extend((output, error) for output in members)
         return failed
+
+    async def _metadata_error(self, topic: str) -> BaseException | None:
+        """Wait for the topic's metadata as ``send`` does; the error if it is not to be had.
+        Outputs are then placed by the producer's own partitioner, exactly as ``send`` places
+        them (``_partition``: murmur2 of the key, as Apache Kafka's default, unless configured)."""
+        try:
+            await self._producer.partitions_for(topic)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            return error
+        return None
+
+    def _record_batches(self, records: list[OutputRecord]) -> list[tuple[object, list[OutputRecord]]]:
+        """The records in as few producer batches as the batch size allows, each closed (sent
+        without lingering: the records came in one go)."""
+        batches: list[tuple[object, list[OutputRecord]]] = []
+        batch, members = self._producer.create_batch(), []
+        for output in records:
+            headers = list(output.headers)  # the C record builder takes a list only
+            appended = batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
+            if appended is None:  # full: the next batch takes it (an empty batch takes any record)
+                batch.close()
+                batches.append((batch, members))
+                batch, members = self._producer.create_batch(), []
+                batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
+            members.append(output)
+        batch.close()
+        batches.append((batch, members))
+        return batches
 
     def _advance(self, partition: _Partition) -> None:
         queue = partition.queue
