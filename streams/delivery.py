@@ -41,6 +41,7 @@ order keys on the events let consumers keep the newest (README, "Delivery guaran
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerClosed
 
 from domain.outcome import Outcome, OutputRecord, Role
 from streams import metrics
@@ -87,6 +89,53 @@ class _Partition:
     failing: dict[int, str] = field(default_factory=dict)
 
 
+class _SendRequest:
+    """One ``_send_all`` call: its outputs, answered with those that failed once every one of
+    them has a result."""
+
+    __slots__ = ("outputs", "result", "failures", "waiting")
+
+    def __init__(self, outputs: list[OutputRecord], result: asyncio.Future[list[tuple[OutputRecord, BaseException]]]) -> None:
+        self.outputs = outputs
+        self.result = result
+        self.failures: list[tuple[OutputRecord, BaseException]] = []
+        self.waiting = 0
+
+    def failed(self, output: OutputRecord, error: BaseException) -> None:
+        self.failures.append((output, error))
+
+    def settle(self) -> None:
+        if self.waiting == 0 and not self.result.done():
+            self.result.set_result(self.failures)
+
+    def fail_all(self, error: BaseException) -> None:
+        if not self.result.done():
+            self.result.set_result([(output, error) for output in self.outputs])
+
+
+_Member = tuple[OutputRecord, _SendRequest]
+# A topic's partitions: all of them and the available ones, in the producer's metadata order.
+_Layout = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _batch_failed(members: list[_Member], error: BaseException) -> None:
+    for output, request in members:
+        request.failed(output, error)
+        request.waiting -= 1
+        request.settle()
+
+
+def _batch_done(topic: str, members: list[_Member], future: asyncio.Future[object]) -> None:
+    error = future.exception() if not future.cancelled() else ProducerClosed()
+    if error is not None:
+        _batch_failed(members, error)
+        return
+    metrics.child(metrics.RECORDS_OUT, topic).inc(len(members))
+    for _, request in members:
+        request.waiting -= 1
+        request.settle()
+
+
 def retry_delay(attempt: int, initial_s: float, max_s: float) -> float:
     ceiling = min(max_s, initial_s * 2**attempt)
     return ceiling / 2 + random.random() * ceiling / 2
@@ -108,6 +157,9 @@ class Delivery:
         self._policy = policy
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._stalled: dict[TopicPartition, str] = {}
+        self._outbox: list[_SendRequest] = []
+        self._wakeup = asyncio.Event()
+        self._sender: asyncio.Future[None] | None = None
 
     # -- interface -------------------------------------------------------------------------
 
@@ -165,6 +217,8 @@ class Delivery:
     async def close(self, timeout_s: float) -> None:
         await self.drain(list(self._partitions), timeout_s)
         self.forget(list(self._partitions))
+        if self._sender is not None:
+            self._sender.cancel()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -218,89 +272,116 @@ class Delivery:
     async def _send_all(self, outputs: list[OutputRecord]) -> list[tuple[OutputRecord, BaseException]]:
         """Send, then await every acknowledgement; the outputs that failed, with their errors.
 
-        Outputs go to the producer as one record batch per topic partition (``send_batch``: one
-        future per batch, not one per output), each placed by the producer's own partitioner
-        exactly as ``send`` would place it. A batch stands or falls as a whole: every output of
-        a failed batch is returned, to be sent again."""
-        failed: list[tuple[OutputRecord, BaseException]] = []
-        by_partition: dict[tuple[str, int], list[OutputRecord]] = {}
-        placed: dict[tuple[str, bytes], int] = {}
-        # A topic's metadata is awaited once per call (as send would for each output): a topic
-        # the broker refuses fails all its outputs at once, not one request timeout each.
-        unavailable: dict[str, BaseException | None] = {}
-        for output in outputs:
+        The outputs join the next send round (``_send_rounds``), which puts the outputs of every
+        record submitted meanwhile, of all source partitions, into one record batch per topic
+        partition."""
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_rounds())
+        request = _SendRequest(outputs, asyncio.get_running_loop().create_future())
+        self._outbox.append(request)
+        self._wakeup.set()
+        return await asyncio.shield(request.result)
+
+    async def _send_rounds(self) -> None:
+        """One task sends for every record: each round takes all outputs waiting, as one record
+        batch per topic partition (``send_batch``: one future per batch, not one per output),
+        and does not wait for the round's acknowledgements before the next (the producer lets a
+        topic partition's next batch in once the last one is on its way)."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            requests, self._outbox = self._outbox, []
             try:
-                if output.size > self._policy.max_message_bytes:
-                    raise OutputTooLarge(f"{output.role} output of {output.size} bytes")
-                topic = self._topics[output.role]
-                if topic not in unavailable:
-                    unavailable[topic] = await self._metadata_error(topic)
-                if unavailable[topic] is not None:
-                    raise unavailable[topic]  # type: ignore[misc]
-                partition = placed.get((topic, output.key)) if output.key is not None else None
-                if partition is None:
-                    partition = self._producer._partition(topic, None, None, None, output.key, None)  # noqa: SLF001
-                    if output.key is not None:
-                        placed[(topic, output.key)] = partition
+                await self._send_round(requests)
             except asyncio.CancelledError:
+                for request in requests:
+                    request.fail_all(ProducerClosed())
                 raise
-            except Exception as error:  # noqa: BLE001 - every failure is retried, none skipped
-                failed.append((output, error))
-                continue
-            by_partition.setdefault((topic, partition), []).append(output)
-        sent: list[tuple[str, list[OutputRecord], asyncio.Future[object]]] = []
-        for (topic, partition), records in by_partition.items():
+            except Exception as error:  # noqa: BLE001 - a bug here fails the round; it is retried
+                for request in requests:
+                    request.fail_all(error)
+
+    async def _send_round(self, requests: list[_SendRequest]) -> None:
+        by_partition: dict[tuple[str, int], list[tuple[OutputRecord, _SendRequest]]] = {}
+        # A topic's metadata is awaited once per round (as send would for each output): a topic
+        # the broker refuses fails all its outputs at once, not one request timeout each.
+        layouts: dict[str, _Layout | BaseException] = {}
+        # The partitioner's answer depends on the key and the partition lists only: a record's
+        # outputs to topics of the same layout (result, review copy, audit event) hash once.
+        placed: dict[tuple[bytes, _Layout], int] = {}
+        partitioner = self._producer._partitioner  # noqa: SLF001 - the one send uses
+        for request in requests:
+            for output in request.outputs:
+                try:
+                    if output.size > self._policy.max_message_bytes:
+                        raise OutputTooLarge(f"{output.role} output of {output.size} bytes")
+                    topic = self._topics[output.role]
+                    if topic not in layouts:
+                        layouts[topic] = await self._layout(topic)
+                    layout = layouts[topic]
+                    if isinstance(layout, BaseException):
+                        raise layout
+                    if output.key is None:  # the default partitioner picks at random
+                        partition = partitioner(None, list(layout[0]), list(layout[1]))
+                    else:
+                        partition = placed.get((output.key, layout))  # type: ignore[assignment]
+                        if partition is None:
+                            partition = placed[(output.key, layout)] = partitioner(
+                                output.key, list(layout[0]), list(layout[1])
+                            )
+                except Exception as error:  # noqa: BLE001 - every failure is retried, none skipped
+                    request.failed(output, error)
+                    continue
+                request.waiting += 1
+                by_partition.setdefault((topic, partition), []).append((output, request))
+        for request in requests:
+            request.settle()  # those with nothing to send (every output failed) are answered now
+        for (topic, partition), members in by_partition.items():
             try:
-                batches = self._record_batches(records)
+                batches = self._record_batches(members)
             except Exception as error:  # noqa: BLE001
-                failed.extend((output, error) for output in records)
+                _batch_failed(members, error)
                 continue
-            for batch, members in batches:
+            for batch, batch_members in batches:
                 try:
                     future = await self._producer.send_batch(batch, topic, partition=partition)
-                    sent.append((topic, members, future))
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # noqa: BLE001
-                    failed.extend((output, error) for output in members)
-        for topic, members, future in sent:
-            try:
-                await future
-                metrics.child(metrics.RECORDS_OUT, topic).inc(len(members))
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001
-                failed.extend((output, error) for output in members)
-        return failed
+                    _batch_failed(batch_members, error)
+                    continue
+                future.add_done_callback(functools.partial(_batch_done, topic, batch_members))
 
-    async def _metadata_error(self, topic: str) -> BaseException | None:
-        """Wait for the topic's metadata as ``send`` does; the error if it is not to be had.
-        Outputs are then placed by the producer's own partitioner, exactly as ``send`` places
-        them (``_partition``: murmur2 of the key, as Apache Kafka's default, unless configured)."""
+    async def _layout(self, topic: str) -> _Layout | BaseException:
+        """The topic's partitions, all and available, as ``send`` hands them to the producer's
+        partitioner (``AIOKafkaProducer._partition``), after waiting for its metadata as ``send``
+        does; the error if the metadata is not to be had."""
         try:
             await self._producer.partitions_for(topic)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001
             return error
-        return None
+        metadata = self._producer._metadata  # noqa: SLF001
+        return tuple(metadata.partitions_for_topic(topic)), tuple(metadata.available_partitions_for_topic(topic))
 
-    def _record_batches(self, records: list[OutputRecord]) -> list[tuple[object, list[OutputRecord]]]:
-        """The records in as few producer batches as the batch size allows, each closed (sent
-        without lingering: the records came in one go)."""
-        batches: list[tuple[object, list[OutputRecord]]] = []
-        batch, members = self._producer.create_batch(), []
-        for output in records:
+    def _record_batches(self, members: list[_Member]) -> list[tuple[object, list[_Member]]]:
+        """The outputs in as few producer batches as the batch size allows, each closed (sent
+        without lingering: the round has all there is)."""
+        batches: list[tuple[object, list[_Member]]] = []
+        batch, in_batch = self._producer.create_batch(), []
+        for member in members:
+            output = member[0]
             headers = list(output.headers)  # the C record builder takes a list only
             appended = batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
             if appended is None:  # full: the next batch takes it (an empty batch takes any record)
                 batch.close()
-                batches.append((batch, members))
-                batch, members = self._producer.create_batch(), []
+                batches.append((batch, in_batch))
+                batch, in_batch = self._producer.create_batch(), []
                 batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
-            members.append(output)
+            in_batch.append(member)
         batch.close()
-        batches.append((batch, members))
+        batches.append((batch, in_batch))
         return batches
 
     def _advance(self, partition: _Partition) -> None:

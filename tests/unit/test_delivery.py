@@ -47,8 +47,16 @@ class FakeProducer:
     async def partitions_for(self, topic: str) -> set[int]:
         return {0, 1}
 
-    def _partition(self, topic: str, partition: object, key: object, value: object, key_bytes: bytes | None, value_bytes: object) -> int:
-        return len(key_bytes or b"") % 2
+    class _metadata:  # noqa: N801 - aiokafka's cluster metadata, as far as delivery reads it
+        @staticmethod
+        def partitions_for_topic(topic: str) -> set[int]:
+            return {0, 1}
+
+        available_partitions_for_topic = partitions_for_topic
+
+    @staticmethod
+    def _partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        return all_partitions[len(key or b"") % len(all_partitions)]
 
     def create_batch(self) -> FakeBatch:
         return FakeBatch(self.batch_capacity)
