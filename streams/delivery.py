@@ -237,6 +237,8 @@ class Delivery:
             self._set_stalled(tp, partition.failing[pending.first])
             return
         remaining = [output for outcome in resolved for output in outcome.outputs]
+        # Only the bytes wait for acknowledgements, not the results' models (less for the GC).
+        del outcomes, resolved
         started = time.monotonic()
         attempt = 0
         while remaining:
