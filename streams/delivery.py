@@ -338,21 +338,26 @@ class Delivery:
                 by_partition.setdefault((topic, partition), []).append((output, request))
         for request in requests:
             request.settle()  # those with nothing to send (every output failed) are answered now
-        for (topic, partition), members in by_partition.items():
+        # Concurrently per topic partition: one whose last batch is not yet on its way (the
+        # producer takes one at a time per topic partition) holds up only itself.
+        await asyncio.gather(*(self._send_partition(tp, members) for tp, members in by_partition.items()))
+
+    async def _send_partition(self, tp: tuple[str, int], members: list[_Member]) -> None:
+        topic, partition = tp
+        try:
+            batches = self._record_batches(members)
+        except Exception as error:  # noqa: BLE001
+            _batch_failed(members, error)
+            return
+        for batch, batch_members in batches:
             try:
-                batches = self._record_batches(members)
+                future = await self._producer.send_batch(batch, topic, partition=partition)
+            except asyncio.CancelledError:
+                raise
             except Exception as error:  # noqa: BLE001
-                _batch_failed(members, error)
+                _batch_failed(batch_members, error)
                 continue
-            for batch, batch_members in batches:
-                try:
-                    future = await self._producer.send_batch(batch, topic, partition=partition)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # noqa: BLE001
-                    _batch_failed(batch_members, error)
-                    continue
-                future.add_done_callback(functools.partial(_batch_done, topic, batch_members))
+            future.add_done_callback(functools.partial(_batch_done, topic, batch_members))
 
     async def _layout(self, topic: str) -> _Layout | BaseException:
         """The topic's partitions, all and available, as ``send`` hands them to the producer's
