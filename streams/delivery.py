@@ -15,13 +15,14 @@ Interface (all an agent or a consumer loop needs)::
 
 ``submit`` never blocks: the caller bounds work in flight per partition with ``in_flight`` and
 pauses a partition that is full (backpressure, as Arroyo's ``MessageRejected``). A batch is
-delivered as a unit (one task; the producer batches its outputs per topic partition) and
+delivered as a unit (one task; its outputs go out as one record batch per topic partition) and
 becomes committable as a whole.
 
 Guarantees, per source partition:
 
-* outputs go straight to the aiokafka producer (which batches them per topic partition),
-  and every send's result is checked;
+* outputs go straight to the aiokafka producer, one record batch per topic partition placed
+  by the producer's own partitioner (as ``send`` would place each output), and every batch's
+  result is checked; a failed batch is sent again whole;
 * the committable offset moves forward strictly in source order: offset N becomes committable
   only when every output of N and of every record before N was acknowledged by the broker;
 * a failed send is retried with capped exponential backoff and jitter, for as long as it
@@ -40,6 +41,7 @@ order keys on the events let consumers keep the newest (README, "Delivery guaran
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import deque
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerClosed
 
 from domain.outcome import Outcome, OutputRecord, Role
 from streams import metrics
@@ -86,6 +89,53 @@ class _Partition:
     failing: dict[int, str] = field(default_factory=dict)
 
 
+class _SendRequest:
+    """One ``_send_all`` call: its outputs, answered with those that failed once every one of
+    them has a result."""
+
+    __slots__ = ("outputs", "result", "failures", "waiting")
+
+    def __init__(self, outputs: list[OutputRecord], result: asyncio.Future[list[tuple[OutputRecord, BaseException]]]) -> None:
+        self.outputs = outputs
+        self.result = result
+        self.failures: list[tuple[OutputRecord, BaseException]] = []
+        self.waiting = 0
+
+    def failed(self, output: OutputRecord, error: BaseException) -> None:
+        self.failures.append((output, error))
+
+    def settle(self) -> None:
+        if self.waiting == 0 and not self.result.done():
+            self.result.set_result(self.failures)
+
+    def fail_all(self, error: BaseException) -> None:
+        if not self.result.done():
+            self.result.set_result([(output, error) for output in self.outputs])
+
+
+_Member = tuple[OutputRecord, _SendRequest]
+# A topic's partitions: all of them and the available ones, in the producer's metadata order.
+_Layout = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _batch_failed(members: list[_Member], error: BaseException) -> None:
+    for output, request in members:
+        request.failed(output, error)
+        request.waiting -= 1
+        request.settle()
+
+
+def _batch_done(topic: str, members: list[_Member], future: asyncio.Future[object]) -> None:
+    error = future.exception() if not future.cancelled() else ProducerClosed()
+    if error is not None:
+        _batch_failed(members, error)
+        return
+    metrics.child(metrics.RECORDS_OUT, topic).inc(len(members))
+    for _, request in members:
+        request.waiting -= 1
+        request.settle()
+
+
 def retry_delay(attempt: int, initial_s: float, max_s: float) -> float:
     ceiling = min(max_s, initial_s * 2**attempt)
     return ceiling / 2 + random.random() * ceiling / 2
@@ -107,6 +157,9 @@ class Delivery:
         self._policy = policy
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._stalled: dict[TopicPartition, str] = {}
+        self._outbox: list[_SendRequest] = []
+        self._wakeup = asyncio.Event()
+        self._sender: asyncio.Future[None] | None = None
 
     # -- interface -------------------------------------------------------------------------
 
@@ -164,6 +217,8 @@ class Delivery:
     async def close(self, timeout_s: float) -> None:
         await self.drain(list(self._partitions), timeout_s)
         self.forget(list(self._partitions))
+        if self._sender is not None:
+            self._sender.cancel()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -182,6 +237,8 @@ class Delivery:
             self._set_stalled(tp, partition.failing[pending.first])
             return
         remaining = [output for outcome in resolved for output in outcome.outputs]
+        # Only the bytes wait for acknowledgements, not the results' models (less for the GC).
+        del outcomes, resolved
         started = time.monotonic()
         attempt = 0
         while remaining:
@@ -215,31 +272,124 @@ class Delivery:
         self._advance(partition)
 
     async def _send_all(self, outputs: list[OutputRecord]) -> list[tuple[OutputRecord, BaseException]]:
-        """Send, then await every acknowledgement; the outputs that failed, with their errors."""
-        sent: list[tuple[OutputRecord, asyncio.Future[object]]] = []
-        failed: list[tuple[OutputRecord, BaseException]] = []
-        for output in outputs:
+        """Send, then await every acknowledgement; the outputs that failed, with their errors.
+
+        The outputs join the next send round (``_send_rounds``), which puts the outputs of every
+        record submitted meanwhile, of all source partitions, into one record batch per topic
+        partition."""
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_rounds())
+        request = _SendRequest(outputs, asyncio.get_running_loop().create_future())
+        self._outbox.append(request)
+        self._wakeup.set()
+        return await asyncio.shield(request.result)
+
+    async def _send_rounds(self) -> None:
+        """One task sends for every record: each round takes all outputs waiting, as one record
+        batch per topic partition (``send_batch``: one future per batch, not one per output),
+        and does not wait for the round's acknowledgements before the next (the producer lets a
+        topic partition's next batch in once the last one is on its way)."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            requests, self._outbox = self._outbox, []
             try:
-                if output.size > self._policy.max_message_bytes:
-                    raise OutputTooLarge(f"{output.role} output of {output.size} bytes")
-                topic = self._topics[output.role]
-                future = await self._producer.send(
-                    topic, output.value, key=output.key, headers=list(output.headers)
-                )
-                sent.append((output, future))
+                await self._send_round(requests)
             except asyncio.CancelledError:
+                for request in requests:
+                    request.fail_all(ProducerClosed())
                 raise
-            except Exception as error:  # noqa: BLE001 - every failure is retried, none skipped
-                failed.append((output, error))
-        for output, future in sent:
+            except Exception as error:  # noqa: BLE001 - a bug here fails the round; it is retried
+                for request in requests:
+                    request.fail_all(error)
+
+    async def _send_round(self, requests: list[_SendRequest]) -> None:
+        by_partition: dict[tuple[str, int], list[tuple[OutputRecord, _SendRequest]]] = {}
+        # A topic's metadata is awaited once per round (as send would for each output): a topic
+        # the broker refuses fails all its outputs at once, not one request timeout each.
+        layouts: dict[str, _Layout | BaseException] = {}
+        # The partitioner's answer depends on the key and the partition lists only: a record's
+        # outputs to topics of the same layout (result, review copy, audit event) hash once.
+        placed: dict[tuple[bytes, _Layout], int] = {}
+        partitioner = self._producer._partitioner  # noqa: SLF001 - the one send uses
+        for request in requests:
+            for output in request.outputs:
+                try:
+                    if output.size > self._policy.max_message_bytes:
+                        raise OutputTooLarge(f"{output.role} output of {output.size} bytes")
+                    topic = self._topics[output.role]
+                    if topic not in layouts:
+                        layouts[topic] = await self._layout(topic)
+                    layout = layouts[topic]
+                    if isinstance(layout, BaseException):
+                        raise layout
+                    if output.key is None:  # the default partitioner picks at random
+                        partition = partitioner(None, list(layout[0]), list(layout[1]))
+                    else:
+                        partition = placed.get((output.key, layout))  # type: ignore[assignment]
+                        if partition is None:
+                            partition = placed[(output.key, layout)] = partitioner(
+                                output.key, list(layout[0]), list(layout[1])
+                            )
+                except Exception as error:  # noqa: BLE001 - every failure is retried, none skipped
+                    request.failed(output, error)
+                    continue
+                request.waiting += 1
+                by_partition.setdefault((topic, partition), []).append((output, request))
+        for request in requests:
+            request.settle()  # those with nothing to send (every output failed) are answered now
+        # Concurrently per topic partition: one whose last batch is not yet on its way (the
+        # producer takes one at a time per topic partition) holds up only itself.
+        await asyncio.gather(*(self._send_partition(tp, members) for tp, members in by_partition.items()))
+
+    async def _send_partition(self, tp: tuple[str, int], members: list[_Member]) -> None:
+        topic, partition = tp
+        try:
+            batches = self._record_batches(members)
+        except Exception as error:  # noqa: BLE001
+            _batch_failed(members, error)
+            return
+        for batch, batch_members in batches:
             try:
-                await future
-                metrics.child(metrics.RECORDS_OUT, self._topics[output.role]).inc()
+                future = await self._producer.send_batch(batch, topic, partition=partition)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001
-                failed.append((output, error))
-        return failed
+                _batch_failed(batch_members, error)
+                continue
+            future.add_done_callback(functools.partial(_batch_done, topic, batch_members))
+
+    async def _layout(self, topic: str) -> _Layout | BaseException:
+        """The topic's partitions, all and available, as ``send`` hands them to the producer's
+        partitioner (``AIOKafkaProducer._partition``), after waiting for its metadata as ``send``
+        does; the error if the metadata is not to be had."""
+        try:
+            await self._producer.partitions_for(topic)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            return error
+        metadata = self._producer._metadata  # noqa: SLF001
+        return tuple(metadata.partitions_for_topic(topic)), tuple(metadata.available_partitions_for_topic(topic))
+
+    def _record_batches(self, members: list[_Member]) -> list[tuple[object, list[_Member]]]:
+        """The outputs in as few producer batches as the batch size allows, each closed (sent
+        without lingering: the round has all there is)."""
+        batches: list[tuple[object, list[_Member]]] = []
+        batch, in_batch = self._producer.create_batch(), []
+        for member in members:
+            output = member[0]
+            headers = list(output.headers)  # the C record builder takes a list only
+            appended = batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
+            if appended is None:  # full: the next batch takes it (an empty batch takes any record)
+                batch.close()
+                batches.append((batch, in_batch))
+                batch, in_batch = self._producer.create_batch(), []
+                batch.append(timestamp=None, key=output.key, value=output.value, headers=headers)
+            in_batch.append(member)
+        batch.close()
+        batches.append((batch, in_batch))
+        return batches
 
     def _advance(self, partition: _Partition) -> None:
         queue = partition.queue

@@ -15,25 +15,65 @@ TOPICS = {"enriched": "payees.enriched", "review": "payees.review", "audit": "pa
 POLICY = DeliveryPolicy(max_message_bytes=10_000, retry_initial_s=0.01, retry_max_s=0.05, stall_after_s=0.1)
 
 
-class FakeProducer:
-    """Acknowledges sends when told to; rejects sends to ``rejecting`` topics."""
+class FakeBatch:
+    """A producer batch: takes records until ``capacity`` (an empty batch takes any record)."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[bytes] = []
+        self.closed = False
+
+    def append(self, *, timestamp: object, key: bytes | None, value: bytes, headers: object) -> object | None:
+        if self.closed or (self.records and len(self.records) >= self.capacity):
+            return None
+        self.records.append(value)
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeProducer:
+    """Acknowledges batches when told to; rejects batches to ``rejecting`` topics."""
+
+    def __init__(self, batch_capacity: int = 1000) -> None:
         self.rejecting: set[str] = set()
         self.hold = False
         self.held: list[asyncio.Future[object]] = []
         self.delivered: list[tuple[str, bytes]] = []
+        self.batches: list[tuple[str, int, list[bytes]]] = []
+        self.batch_capacity = batch_capacity
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None, headers: object = None) -> asyncio.Future[object]:
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    class _metadata:  # noqa: N801 - aiokafka's cluster metadata, as far as delivery reads it
+        @staticmethod
+        def partitions_for_topic(topic: str) -> set[int]:
+            return {0, 1}
+
+        available_partitions_for_topic = partitions_for_topic
+
+    @staticmethod
+    def _partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        return all_partitions[len(key or b"") % len(all_partitions)]
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.batch_capacity)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[object]:
+        assert batch.closed
+        self.batches.append((topic, partition, list(batch.records)))
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        delivered = [(topic, value) for value in batch.records]
         if topic in self.rejecting:
             future.set_exception(MessageSizeTooLargeError("rejected by the broker"))
         elif self.hold:
             self.held.append(future)
-            future.add_done_callback(lambda _: self.delivered.append((topic, value)))
+            future.add_done_callback(lambda f: f.exception() is None and self.delivered.extend(delivered))
         else:
             future.set_result(None)
-            self.delivered.append((topic, value))
+            self.delivered.extend(delivered)
         return future
 
 
@@ -133,15 +173,71 @@ async def test_timeouts_are_retried_without_losing_the_record():
     producer = FakeProducer()
     delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
     failures = iter([True, True, False, False])
-    original = producer.send
+    original = producer.send_batch
 
-    async def flaky(topic: str, value: bytes, key: bytes | None = None, headers: object = None) -> asyncio.Future[object]:
+    async def flaky(batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[object]:
         if next(failures, False):
             raise KafkaTimeoutError()
-        return await original(topic, value, key=key, headers=headers)
+        return await original(batch, topic, partition=partition)
 
-    producer.send = flaky  # type: ignore[method-assign]
+    producer.send_batch = flaky  # type: ignore[method-assign]
     delivery.submit(TP, 0, outcome(b"r"))
     assert await delivery.drain([TP], timeout_s=1)
     assert delivery.committable() == {TP: 1}
     assert sorted(topic for topic, _ in producer.delivered) == ["payees.audit", "payees.enriched"]
+
+
+async def test_outputs_go_out_as_one_batch_per_topic_partition_placed_by_the_partitioner():
+    producer = FakeProducer()
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    batch = [
+        (offset, Outcome(outputs=(OutputRecord("enriched", key, key, ()), OutputRecord("audit", key, key, ()))))
+        for offset, key in enumerate([b"a", b"bb", b"c", b"dd", b"e"])
+    ]
+    delivery.submit_batch(TP, batch)
+    assert await delivery.drain([TP], timeout_s=1)
+    # The fake partitioner puts odd-length keys on 1, even-length ones on 0.
+    assert sorted(producer.batches) == [
+        ("payees.audit", 0, [b"bb", b"dd"]),
+        ("payees.audit", 1, [b"a", b"c", b"e"]),
+        ("payees.enriched", 0, [b"bb", b"dd"]),
+        ("payees.enriched", 1, [b"a", b"c", b"e"]),
+    ]
+    assert delivery.committable() == {TP: 5}
+
+
+async def test_every_output_of_a_failed_batch_is_sent_again_and_none_is_skipped():
+    producer = FakeProducer(batch_capacity=2)  # five outputs to one partition: three batches
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    original = producer.send_batch
+    calls = 0
+
+    async def second_batch_fails_once(batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[object]:
+        nonlocal calls
+        calls += 1
+        future = await original(batch, topic, partition=partition)
+        if calls == 2:
+            failing: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            failing.set_exception(KafkaTimeoutError())
+            producer.delivered = [item for item in producer.delivered if item[1] not in batch.records]
+            return failing
+        return future
+
+    producer.send_batch = second_batch_fails_once  # type: ignore[method-assign]
+    values = [f"r{i}".encode() for i in range(5)]
+    delivery.submit_batch(TP, [(i, Outcome(outputs=(OutputRecord("enriched", b"k", value, ()),))) for i, value in enumerate(values)])
+    assert await delivery.drain([TP], timeout_s=1)
+    assert [len(records) for _, _, records in producer.batches] == [2, 2, 1, 2]
+    assert producer.batches[1][2] == producer.batches[3][2]  # the failed batch, again and whole
+    assert sorted(value for _, value in producer.delivered) == values  # each once
+    assert delivery.committable() == {TP: 5}
+
+
+async def test_an_output_too_large_fails_alone_and_the_rest_of_the_record_is_not_lost():
+    producer = FakeProducer()
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    big = Outcome(outputs=(OutputRecord("enriched", b"k", b"x" * 20_000, ()), OutputRecord("audit", b"k", b"fits", ())))
+    delivery.submit(TP, 0, big)
+    await settle(0.3)
+    assert "OutputTooLarge" in delivery.stalled[TP] and delivery.committable() == {}
+    assert producer.delivered == [("payees.audit", b"fits")]  # sent once, not again with each retry
