@@ -339,7 +339,9 @@ class Delivery:
         for request in requests:
             request.settle()  # those with nothing to send (every output failed) are answered now
         # Concurrently per topic partition: one whose last batch is not yet on its way (the
-        # producer takes one at a time per topic partition) holds up only itself.
+        # producer takes one at a time per topic partition) holds up the others' sends in this
+        # round only; the next round waits for this one, so a slow leader paces every partition
+        # for up to the request timeout (as plain sends do, once the producer's buffer is full).
         await asyncio.gather(*(self._send_partition(tp, members) for tp, members in by_partition.items()))
 
     async def _send_partition(self, tp: tuple[str, int], members: list[_Member]) -> None:

@@ -89,8 +89,9 @@ def worker_producer(settings: Settings) -> AIOKafkaProducer:
         **kafka_client_options(settings),
         acks="all",
         enable_idempotence=not settings.on_tansu,
-        linger_ms=settings.producer_linger_ms,
-        max_batch_size=256 * 1024,
+        # The delivery layer closes each batch before sending it: no lingering. A batch fits
+        # in what the broker takes (one output larger than that is refused before sending).
+        max_batch_size=min(256 * 1024, settings.max_message_bytes),
         max_request_size=settings.max_message_bytes + 64 * 1024,
         # A send not acknowledged by then (metadata included: a missing topic) fails and is
         # retried by the delivery layer; the same bound stalls the partition.

@@ -101,8 +101,6 @@ class Settings(BaseSettings):
     # Source records in flight (handed to delivery, not yet committable) per partition; a full
     # partition is paused until half of it is delivered (backpressure; bounds memory and latency).
     max_in_flight_per_partition: int = Field(default=1000, ge=1)
-    # The producer waits this long to fill a batch (lower: latency; higher: bigger batches).
-    producer_linger_ms: int = Field(default=5, ge=0)
     # Failed deliveries are retried with backoff between these bounds; a record still failing
     # after `delivery_stall_after_s` stalls its partition (fail closed, /ready says why, alert).
     delivery_retry_initial_s: float = Field(default=0.1, gt=0)

@@ -475,10 +475,13 @@ def is_short_name(key: str) -> bool:
 
 
 def lone_common_surname(query: NormalizedName) -> bool:
-    """"HARRIS", "HARRIS INC", "THE HARRIS COMPANY": one common surname and nothing else is how a
-    payment file writes a person, or one of the many firms named after one."""
+    """"HARRIS", "HARRIS INC", "THE HARRIS COMPANY", "SMITH'S": one common surname and nothing
+    else is how a payment file writes a person, or one of the many firms named after one."""
     naming = [token for token in query.tokens if token not in JOINERS]
-    return len(naming) == 1 and not query.aliases and is_common_surname(naming[0])
+    if len(naming) != 1 or query.aliases:
+        return False
+    token = naming[0]
+    return is_common_surname(token) or token.endswith("S") and is_common_surname(token[:-1])
 
 
 # Agreement that places a payee among a name's many holders: its town, ZIP or street (a state

@@ -435,6 +435,8 @@ class SupplierIndex:
             return replace(
                 result, decision="ambiguous",
                 reason=f"a lone common surname, and no town, ZIP or street agrees: {result.reason}",
+                # Not a term of the score: the rule that kept the score from deciding.
+                evidence=(*result.evidence, Evidence("lone_common_surname", 1.0, 0.0)),
             )
         return result
 

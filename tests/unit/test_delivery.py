@@ -241,3 +241,45 @@ async def test_an_output_too_large_fails_alone_and_the_rest_of_the_record_is_not
     await settle(0.3)
     assert "OutputTooLarge" in delivery.stalled[TP] and delivery.committable() == {}
     assert producer.delivered == [("payees.audit", b"fits")]  # sent once, not again with each retry
+
+
+async def test_a_send_round_that_fails_unexpectedly_is_retried_and_loses_nothing():
+    producer = FakeProducer()
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    original = delivery._send_round  # noqa: SLF001 - a bug inside a round, injected
+    failures = iter([True])
+
+    async def buggy(requests):  # type: ignore[no-untyped-def]
+        if next(failures, False):
+            raise RuntimeError("a bug in the round")
+        await original(requests)
+
+    delivery._send_round = buggy  # type: ignore[method-assign]
+    delivery.submit(TP, 0, outcome(b"r"))
+    assert await delivery.drain([TP], timeout_s=1)  # not hung on a round that died
+    assert delivery.committable() == {TP: 1}
+    assert sorted(topic for topic, _ in producer.delivered) == ["payees.audit", "payees.enriched"]
+
+
+async def test_a_sender_cancelled_mid_round_fails_its_requests_and_a_new_one_sends_them():
+    producer = FakeProducer()
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    original = delivery._send_round  # noqa: SLF001
+    stuck = asyncio.Event()
+    calls = 0
+
+    async def first_round_hangs(requests):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            stuck.set()
+            await asyncio.Event().wait()  # until cancelled
+        await original(requests)
+
+    delivery._send_round = first_round_hangs  # type: ignore[method-assign]
+    delivery.submit(TP, 0, outcome(b"r"))
+    await asyncio.wait_for(stuck.wait(), 1)
+    delivery._sender.cancel()  # noqa: SLF001 - the sender dies with a round in hand
+    assert await delivery.drain([TP], timeout_s=1)  # the round's request failed, was retried by a new sender
+    assert delivery.committable() == {TP: 1}
+    assert sorted(topic for topic, _ in producer.delivered) == ["payees.audit", "payees.enriched"]

@@ -490,7 +490,7 @@ def test_name_agreement_never_counts_against_a_candidate():
 
 
 @pytest.mark.parametrize(("written", "lone"), [
-    ("HARRIS", True), ("Harris Inc", True), ("THE HARRIS COMPANY", True), ("HARRIS & CO", True),
+    ("HARRIS", True), ("Harris Inc", True), ("THE HARRIS COMPANY", True), ("HARRIS & CO", True), ("SMITH'S", True),
     ("DAVID HARRIS", False), ("HARRIS CONTROLS", False), ("HARRIS DBA ACME TOOLS", False),
     ("DELL", False),  # a surname, but a rare one: the name is still telling
     ("XEROX", False),
@@ -510,6 +510,7 @@ def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agre
         assert result.score >= index.match_threshold
         assert (result.decision, result.supplier_id) == ("ambiguous", "H1")
         assert result.reason.startswith("a lone common surname")
+        assert ("lone_common_surname", 1.0, 0.0) in result.evidence
     assert index.match("HARRIS", city="Melbourne", state="FL").decision == "matched"
     assert index.match("HARRIS", state="FL", address_lines="1025 W Nasa Blvd").decision == "matched"
     assert index.match("XEROX").decision == "matched"
