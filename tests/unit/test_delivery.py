@@ -283,3 +283,24 @@ async def test_a_sender_cancelled_mid_round_fails_its_requests_and_a_new_one_sen
     assert await delivery.drain([TP], timeout_s=1)  # the round's request failed, was retried by a new sender
     assert delivery.committable() == {TP: 1}
     assert sorted(topic for topic, _ in producer.delivered) == ["payees.audit", "payees.enriched"]
+
+
+async def test_a_key_is_placed_by_each_topics_own_partitions():
+    class UnevenTopics(FakeProducer):
+        """payees.audit has three partitions, every other topic two."""
+
+        class _metadata:  # noqa: N801
+            @staticmethod
+            def partitions_for_topic(topic: str) -> set[int]:
+                return {0, 1, 2} if topic == "payees.audit" else {0, 1}
+
+            available_partitions_for_topic = partitions_for_topic
+
+    producer = UnevenTopics()
+    delivery = Delivery(producer, TOPICS, POLICY)  # type: ignore[arg-type]
+    key = b"abcd"  # the fake partitioner: len(key) % partitions → 0 of two, 1 of three
+    delivery.submit(TP, 0, Outcome(outputs=(OutputRecord("enriched", key, b"r", ()), OutputRecord("audit", key, b"a", ()))))
+    assert await delivery.drain([TP], timeout_s=1)
+    assert sorted((topic, partition) for topic, partition, _ in producer.batches) == [
+        ("payees.audit", 1), ("payees.enriched", 0),
+    ]
