@@ -130,10 +130,11 @@ def country_in_name(name: NormalizedName) -> str:
     return ""
 
 
-# US state names by their words, longest first: "WEST VIRGINIA" is not Virginia.
-_STATE_NAMES_BY_WORDS = sorted(
-    ((tuple(name.split()), code) for code, name in US_STATES.items()), key=lambda pair: -len(pair[0])
-)
+# US state names by their first word, each word list longest first: "WEST VIRGINIA" is not
+# Virginia. Looked up per word of every query: most words start no state's name.
+_STATE_NAMES_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _code, _name in sorted(US_STATES.items(), key=lambda item: -len(item[1].split())):
+    _STATE_NAMES_BY_FIRST_WORD.setdefault(_name.split()[0], []).append((tuple(_name.split()), _code))
 
 
 def states_named(tokens: tuple[str, ...]) -> frozenset[str]:
@@ -141,13 +142,12 @@ def states_named(tokens: tuple[str, ...]) -> frozenset[str]:
     named: set[str] = set()
     position = 0
     while position < len(tokens):
-        for words, code in _STATE_NAMES_BY_WORDS:
+        for words, code in _STATE_NAMES_BY_FIRST_WORD.get(tokens[position], ()):
             if tokens[position : position + len(words)] == words:
                 named.add(code)
-                position += len(words)
+                position += len(words) - 1
                 break
-        else:
-            position += 1
+        position += 1
     return frozenset(named)
 
 
