@@ -485,12 +485,12 @@ def lone_common_surname(query: NormalizedName) -> bool:
 
 
 # Agreement that places a payee among a name's many holders: its town, ZIP or street (a state
-# holds thousands of people of a common surname).
-_PINNING_PLACE = frozenset({"city_agrees", "postal_agrees", "street_agrees"})
+# holds thousands of namesakes, and of people of a common surname).
+PINNING_PLACE = ("city_agrees", "postal_agrees", "street_agrees")
 
 
 def pinned_by_place(terms: Iterable[Evidence]) -> bool:
-    return any(term.feature in _PINNING_PLACE for term in terms)
+    return any(term.feature in PINNING_PLACE for term in terms)
 
 
 def ends_in_joiner(tokens: tuple[str, ...]) -> bool:

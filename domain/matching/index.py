@@ -99,9 +99,7 @@ BOTH_NAMES_MIN_SIMILARITY = 90
 MAX_TRIMMED_COMMONNESS = 0.7
 
 _UNKNOWN_PLACE = Location("", "", "")
-_CITY_AGREES = FEATURES.index("city_agrees") - PLACE_START
-_STREET_AGREES = FEATURES.index("street_agrees") - PLACE_START
-_POSTAL_AGREES = FEATURES.index("postal_agrees") - PLACE_START
+_CITY_AGREES, _POSTAL_AGREES, _STREET_AGREES = (FEATURES.index(name) - PLACE_START for name in F.PINNING_PLACE)
 _STATE_AGREES = FEATURES.index("state_agrees") - PLACE_START
 _CITY_CONFLICTS = FEATURES.index("city_conflicts") - PLACE_START
 _EXACT = FEATURES.index("exact")
