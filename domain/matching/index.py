@@ -806,14 +806,16 @@ class SupplierIndex:
             # were log(sum of exp(utility)) — the extra term makes the explanation sum to the score.
             copies = math.log(math.fsum(math.exp(member.utility - top.utility) for member, _ in group))
             explained += (Evidence("registered_copies", float(len(group)), round(copies, 4)),)
+        registered = ""
+        if len(group) > 1:
+            registered = f"; one organisation registered {len(group)} times, the lowest id stands for it"
         if score >= self.match_threshold and margin >= self.ambiguity_margin:
-            reason = F.why(top.features, place)
-            if len(group) > 1:
-                reason += f"; one organisation registered {len(group)} times, the lowest id stands for it"
+            reason = F.why(top.features, place) + registered
             return _result(supplier, score, match_type, "matched", runner_up, reason, explained, views)
         namesakes = [position for position, other in enumerate(groups) if other.name_key == top.name_key]
         shared = _sum_over_members([probabilities[i] for i in namesakes], [groups[i] for i in namesakes])
-        holders = sum(len(groups[i].members) for i in namesakes)
+        # Copies of one registration are one holder.
+        holders = sum(len(groups[i].members) for i in namesakes) - max(len(group) - 1, 0)
         if holders > 1 and shared >= self.review_floor:
             return _result(
                 supplier, score, match_type, "ambiguous", runner_up,
@@ -824,7 +826,7 @@ class SupplierIndex:
             return _result(
                 supplier, score, match_type, "ambiguous", runner_up,
                 f"best candidate {score:.2f} is below the {self.match_threshold:.2f} threshold: "
-                f"{F.why(top.features, place)}",
+                f"{F.why(top.features, place)}{registered}",
                 explained, views,
             )
         on_the_list = 1.0 - math.exp(-shift) / total
@@ -848,13 +850,18 @@ class SupplierIndex:
     @staticmethod
     def _same_registration(entry: Entry, other: Entry) -> bool:
         """Registered again, not a namesake: same place, kind of body, country, address and second
-        name (a manufacturer's several registry entries; never two chapters)."""
+        name (never two chapters). A company registered with no town, state or ZIP (a registry of
+        manufacturers' identifiers) holds one entry per block it bought, each at the office that
+        asked: there the address may differ."""
         a, b = entry.supplier, other.supplier
         return (
             entry.location == other.location
             and entry.kind.category == other.kind.category
             and entry.kind.country == other.kind.country
-            and a.address.upper() == b.address.upper()
+            and (
+                a.address.upper() == b.address.upper()
+                or (entry.kind.category == "business" and not entry.location)
+            )
             and a.alt_name.upper() == b.alt_name.upper()
         )
 

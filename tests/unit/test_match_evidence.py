@@ -240,6 +240,13 @@ def test_one_organisation_registered_several_times_is_matched_deterministically(
     # The explanation sums to the group's score.
     utility = sum(term.contribution for term in result.evidence)
     assert result.score == pytest.approx(math.exp(utility) / (1 + math.exp(utility)), abs=1e-3)
+    # A manufacturer's registry entries at different offices are copies too ...
+    offices = [holder(f"OUI00{n}", "ZELTRONIX INC", address=f"{n} MAIN ST | SPRINGFIELD IL") for n in (2, 1)]
+    assert index_of(*offices).match("ZELTRONIX INC").supplier_id == "OUI001"
+    assert "registered 2 times" in index_of(*offices).match("ZELTRONIX INC").reason
+    # ... but not companies registered in different states: those may be two firms.
+    firms = [holder(f"B{n}", "ZELTRONIX INC", state=state, address=f"{n} MAIN ST") for n, state in ((1, "TX"), (2, "OH"))]
+    assert "registered" not in index_of(*firms).match("ZELTRONIX INC").reason
     # Chapters are not copies: they differ in place and second name.
     posts = [holder(f"N{n}", "AMERICAN LEGION", "nonprofit", city=f"TOWN {n}", state="AK", alt_name=f"POST {n}")
              for n in range(3)]
