@@ -764,7 +764,7 @@ def log_likelihood(groups: list[Group], weights: list[float], l2: float) -> floa
 # has learnt an artefact of the synthetic world (they are then held at 0 and the rest refitted).
 AGAINST_ONLY = frozenset({
     "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "words_substituted",
-    "payee_words_unmatched",
+    "payee_words_unmatched", "word_swapped",
     "legal_form_conflict", "kind_conflict",
     "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",

@@ -38,7 +38,7 @@ FEATURES = (
     # of the name
     "bias", "similarity", "query_coverage", "name_coverage", "exact", "near_exact", "exact_elsewhere",
     "truncated", "cut_share", "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped",
-    "words_substituted", "payee_words_unmatched",
+    "words_substituted", "payee_words_unmatched", "word_swapped",
     # of the supplier holding it
     "via_alt_name", "both_names", "legal_form_conflict", "kind_conflict",
     "common_name_nonprofit", "common_name_government", "common_name_business",
@@ -52,9 +52,9 @@ FEATURES = (
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
     -5.6523, 3.1708, 0.0000, 4.2787, -0.8800, 1.0140, -1.8392, -0.5478, -2.1251, -2.0812, -2.0247, -2.9922,
-    0.0000, -3.3680, -4.5983, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774, -2.1836,
-    0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223, 2.7270, -1.7382,
-    0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
+    0.0000, -3.3680, -4.5983, -3.5600, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774,
+    -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223, 2.7270,
+    -1.7382, 0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -572,7 +572,7 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
     ):
         if named[feature]:
             parts.append(text)
-    if named["words_substituted"] >= WORD_SHARE_MENTIONED:
+    if named["word_swapped"]:
         parts.append("each name has a word the other lacks")
     elif named["payee_words_unmatched"] >= WORD_SHARE_MENTIONED:
         parts.append("the payee has words the name lacks")

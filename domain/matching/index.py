@@ -160,6 +160,7 @@ class _NameFeatures:
     invented_word_edit: bool = False
     affiliated_body: bool = False
     payee_words_unmatched: float = 0.0  # IDF share of payee words with no counterpart in the name
+    name_words_unmatched: float = 0.0  # and of the name's words with none in the payee
 
     @property
     def words_substituted(self) -> float:
@@ -167,6 +168,13 @@ class _NameFeatures:
         "MADISON CENTRAL BAND BOOSTERS"): a word of one name in place of a word of the other
         names a sibling body, where words only one side has are a dropped or an added word."""
         return min(1.0 - self.query_coverage, 1.0 - self.name_coverage)
+
+    @property
+    def word_swapped(self) -> bool:
+        """A whole word of the payee in place of a whole word of the name, not a slip: POLICE for
+        FIRE, WATER for PARK. However long the names, that is how sibling bodies differ; a
+        payee clerk's typo leaves a near word, and a shifted space leaves a near-exact name."""
+        return self.payee_words_unmatched > 0.0 and self.name_words_unmatched > 0.0 and not self.near_exact
 
 
 _EXACT_NAME = _NameFeatures(1.0, 1.0, 1.0, exact=True, near_exact=True, truncated=False)
@@ -521,6 +529,7 @@ class SupplierIndex:
                 float(reading.descriptor_dropped),
                 name_features.words_substituted,
                 name_features.payee_words_unmatched,
+                float(name_features.word_swapped),
             )
             # Per holder only the holder's features, the place and the namesake term vary: the
             # rest of the utility is summed once per name (chapters have thousands of holders).
@@ -724,7 +733,7 @@ class SupplierIndex:
         compared_query = query_tokens[:-1] if truncated else query_tokens  # the cut word may be partial
         compared_name = name_tokens[:-1] if truncated else name_tokens
         query_coverage, unmatched = self._coverage(query_tokens, name_tokens, truncated)
-        name_coverage, _ = self._coverage(name_tokens, query_tokens, truncated)
+        name_coverage, name_unmatched = self._coverage(name_tokens, query_tokens, truncated)
         return _NameFeatures(
             similarity, query_coverage, name_coverage, exact=False,
             near_exact=F.near_exact(query, name, truncation_possible),
@@ -734,13 +743,18 @@ class SupplierIndex:
             invented_word_edit=F.invented_word_edit(compared_query, compared_name),
             affiliated_body=F.affiliated_body(compared_query, compared_name),
             payee_words_unmatched=unmatched,
+            name_words_unmatched=name_unmatched,
         )
 
     def _coverage(self, tokens: list[str], other: list[str], truncated: bool) -> tuple[float, float]:
         """IDF-weighted shares of ``tokens`` found in ``other`` (typos, abbreviations, cut last
-        token) and of those with no counterpart there at all, descriptor words aside."""
+        token) and of those with no counterpart there at all, descriptor words aside. A word of
+        ``other`` found as itself stands for nothing else: FIRE of "FAIRLEA VOLUNTEER FIRE" is
+        no abbreviation of FAIRLEA when the payee has FIRE too."""
         total = found = unmatched = 0.0
         present = set(other)
+        unused = [candidate for candidate in other if candidate not in tokens]
+        last = other[-1] if other else None
         for position, token in enumerate(tokens):
             weight = self._idf(token)
             total += weight
@@ -750,8 +764,8 @@ class SupplierIndex:
             cut = truncated and position == len(tokens) - 1
             credit = max(
                 (
-                    F.token_credit(token, candidate, cut or (truncated and candidate is other[-1]))
-                    for candidate in other
+                    F.token_credit(token, candidate, cut or (truncated and candidate is last))
+                    for candidate in unused
                 ),
                 default=0.0,
             )

@@ -326,7 +326,22 @@ def test_a_word_in_place_of_another_is_a_sibling_body():
         assert name_evidence(index, payee, "MADISON CENTRAL BAND BOOSTERS")["words_substituted"] < 0.05, payee
     result = index.match("MADISON SOUTHERN BAND BOOSTERS", state="KY")
     assert result.decision != "matched"
-    assert evidence_of(result).get("words_substituted", 0.0) < 0
+    assert evidence_of(result).get("word_swapped", 0.0) < 0
+
+
+def test_a_whole_word_swapped_in_a_long_name_is_a_sibling_body():
+    name = "BINGHAM CREEK REGIONAL PARK AUTHORITY"
+    index = index_of(holder("G1", name, "government", state="UT"),
+                     holder("G2", "OTHER FIELD TRUST", "nonprofit", state="UT"))
+    key = normalize_name(name).key
+    assert index._name_features("BINGHAM CREEK REGIONAL WATER AUTHORITY", key, False).word_swapped
+    # A typo, a dropped or an added word and a shifted space are no swap.
+    for payee in ("BINGHAM CREEK REGIONAL PRAK AUTHORITY", "BINGHAM CREEK PARK AUTHORITY",
+                  "BINGHAM CREEK REGIONAL PARK AUTHORITY DISTRICT", "BINGHAM CREEK REGIONALP ARK AUTHORITY"):
+        assert not index._name_features(normalize_name(payee).key, key, False).word_swapped, payee
+    result = index.match("BINGHAM CREEK REGIONAL WATER AUTHORITY", state="UT")
+    assert result.decision != "matched"
+    assert evidence_of(result)["word_swapped"] < 0
 
 
 def test_payee_words_the_name_lacks_are_counted_descriptor_words_aside():
