@@ -707,10 +707,13 @@ def open_world_examples(
 
 
 def registration(supplier: Supplier) -> tuple[str, ...]:
-    """What tells one registration of an organisation from another (not from a re-registration)."""
+    """What tells one registration of an organisation from another (not from a re-registration),
+    as the matcher sees it: a company registered with no town, state or ZIP is one organisation
+    at any of its offices."""
+    placed = bool(supplier.city or supplier.state or supplier.postal_code)
+    office = supplier.address.upper() if placed or supplier.category != "business" else ""
     return (normalize_name(supplier.name).key, supplier.city.upper(), supplier.state.upper(),
-            supplier.postal_code, supplier.category, supplier.country, supplier.address.upper(),
-            supplier.alt_name.upper())
+            supplier.postal_code, supplier.category, supplier.country, office, supplier.alt_name.upper())
 
 
 # One query for fitting: distinct feature vectors with their counts, and the truth's vector.
