@@ -18,7 +18,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from domain.address import Agreement
-from domain.matching.world import JOINERS, is_common_surname, is_real_word
+from domain.matching.world import JOINERS, is_common_first_name, is_common_surname, is_real_word, is_surname
 from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
 from domain.suppliers import Supplier
 from domain.vocabulary import (
@@ -482,6 +482,21 @@ def lone_common_surname(query: NormalizedName) -> bool:
         return False
     token = naming[0]
     return is_common_surname(token) or token.endswith("S") and is_common_surname(token[:-1])
+
+
+def reads_as_person(query: NormalizedName) -> bool:
+    """"DAVID CLARK", "MARY A JONES", "CLARK DAVID": a common first name and a surname (either
+    order, perhaps an initial or a second name between), no legal form: how a payment file
+    writes a person, whom a company named after one ("David Clark Company") is not."""
+    naming = [token for token in query.tokens if token not in JOINERS]
+    if query.legal_suffixes or query.aliases or not 2 <= len(naming) <= 3:
+        return False
+    first, *middle, last = naming
+    if not all(len(token) == 1 or is_common_first_name(token) or is_surname(token) for token in middle):
+        return False
+    return (is_common_first_name(first) and is_surname(last)) or (
+        is_common_surname(first) and is_common_first_name(last)
+    )
 
 
 # Agreement that places a payee among a name's many holders: its town, ZIP or street (a state

@@ -436,15 +436,21 @@ class SupplierIndex:
         if not groups:
             return _no_match(0.0, None, "no supplier with a similar name")
         result = self._decide(_ranked(groups), place)
-        if result.decision == "matched" and F.lone_common_surname(query) and not F.pinned_by_place(result.evidence):
-            # However likely among the suppliers listed, the payee is as likely someone off the list.
-            return replace(
-                result, decision="ambiguous",
-                reason=f"a lone common surname, and no town, ZIP or street agrees: {result.reason}",
-                # Not a term of the score: the rule that kept the score from deciding.
-                evidence=(*result.evidence, Evidence("lone_common_surname", 1.0, 0.0)),
-            )
-        return result
+        if result.decision != "matched" or F.pinned_by_place(result.evidence):
+            return result
+        if F.lone_common_surname(query):
+            rule, text = "lone_common_surname", "a lone common surname"
+        elif F.reads_as_person(query):
+            rule, text = "person_name", "a person's name"
+        else:
+            return result
+        # However likely among the suppliers listed, the payee is as likely someone off the list.
+        return replace(
+            result, decision="ambiguous",
+            reason=f"{text}, and no town, ZIP or street agrees: {result.reason}",
+            # Not a term of the score: the rule that kept the score from deciding.
+            evidence=(*result.evidence, Evidence(rule, 1.0, 0.0)),
+        )
 
     def readings(self, query: NormalizedName) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Reading, ...]]:
         """(the name and its aliases, loose readings, every reading that is scored)."""

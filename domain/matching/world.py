@@ -21,8 +21,9 @@ _COMMON_ZIPF = 6.0
 # A word this frequent is a real word: a one-letter change to another real word is another
 # name (MILL / MALL), not a typo.
 REAL_WORD_ZIPF = 3.0
-# A surname at least this common (percent of the US population in the 1990 census: one person
-# in 10,000, some 25,000 people) is carried by many people and by the firms named after them.
+# A surname (or first name) at least this common (percent of the US population in the 1990
+# census: one person in 10,000, some 25,000 people) is carried by many people and by the firms
+# named after them.
 COMMON_SURNAME_SHARE = 0.01
 # Words that only join the others carry no naming information.
 JOINERS = frozenset("OF THE AND FOR A AN AT ON IN TO DE LA EL".split())
@@ -50,6 +51,14 @@ def is_real_word(token: str) -> bool:
 
 def is_common_surname(token: str) -> bool:
     return name_frequencies().last_frequency(token) >= COMMON_SURNAME_SHARE
+
+
+def is_common_first_name(token: str) -> bool:
+    return name_frequencies().first_frequency(token) >= COMMON_SURNAME_SHARE
+
+
+def is_surname(token: str) -> bool:
+    return name_frequencies().last_frequency(token) > 0.0
 
 
 def commonness(tokens: tuple[str, ...] | list[str], distinctive: frozenset[str] = frozenset()) -> float:

@@ -521,6 +521,28 @@ def test_a_lone_common_surname(written, lone):
     assert F.lone_common_surname(normalize_name(written)) is lone
 
 
+@pytest.mark.parametrize(("written", "person"), [
+    ("DAVID CLARK", True), ("Mary A. Jones", True), ("CLARK, DAVID", True), ("CLARK DAVID", True),
+    ("DAVID CLARK COMPANY", False), ("David Clark Inc", False), ("DAVID CLARK DBA ACME TOOLS", False),
+    ("HARRIS CONTROLS", False), ("JOHNSON CONTROLS", False), ("ACTION TARGET", False), ("DAVID", False),
+])
+def test_a_person_s_name(written, person):
+    assert F.reads_as_person(normalize_name(written)) is person
+
+
+def test_a_person_s_name_is_not_matched_to_a_company_named_after_one_unless_its_town_agrees():
+    index = SupplierIndex(match_threshold=0.7)
+    index.upsert(holder("D1", "David Clark Company", city="WORCESTER", state="MA"))
+    index.upsert(holder("X1", "Xerox Corporation", city="NORWALK", state="CT"))
+    result = index.match("DAVID CLARK")
+    assert result.score >= index.match_threshold
+    assert (result.decision, result.supplier_id) == ("ambiguous", "D1")
+    assert result.reason.startswith("a person's name")
+    assert ("person_name", 1.0, 0.0) in result.evidence
+    assert index.match("DAVID CLARK", city="Worcester", state="MA").decision == "matched"
+    assert index.match("DAVID CLARK CO").decision == "matched"
+
+
 def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agrees():
     # A threshold the tiny index's name statistics let a lone name clear.
     index = SupplierIndex(match_threshold=0.7)
