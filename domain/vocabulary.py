@@ -175,3 +175,12 @@ US_COUNTRY_WORDS = frozenset("US USA AMERICA AMERICAS".split())
 # Name words of bodies that are one organisation nationwide: their registered address is a
 # head office, and a payee paid elsewhere is still them.
 NATIONAL_BODY_WORDS = frozenset("NATIONAL AMERICAN INTERNATIONAL UNITED STATES US USA FEDERAL".split())
+
+# Person-name furniture: titles before a name, generations and credentials after it.
+PERSON_TITLES = frozenset("MR MRS MS MISS MX DR PROF REV REVEREND HON SIR MADAM MME MLLE SR SRA SRTA FR DRA".split())
+GENERATIONAL_SUFFIXES = frozenset("JR SR II III IV V".split())
+# Credentials and one-person professions after a name ("JANE ROE, ATTORNEY AT LAW") describe a person.
+CREDENTIALS = frozenset(
+    "MD DDS DMD PHD ESQ ESQUIRE CPA RN LPN NP PA DO DVM OD DC JD MBA LCSW LMFT PE "
+    "CFP EA AIA FAIA GRI CSI ATTORNEY REALTOR ARCHITECT AT LAW".split()
+)

@@ -740,14 +740,10 @@ ORGANISATION_WORD_STARTS = (
     "GEO",
 )
 
-# Person-name furniture.
-TITLES = frozenset("MR MRS MS MISS MX DR PROF REV REVEREND HON SIR MADAM MME MLLE SR SRA SRTA FR DRA".split())
-GENERATIONAL_SUFFIXES = frozenset("JR SR II III IV V".split())
-# Credentials and one-person professions after a name ("JANE ROE, ATTORNEY AT LAW") describe a person.
-CREDENTIALS = frozenset(
-    "MD DDS DMD PHD ESQ ESQUIRE CPA RN LPN NP PA DO DVM OD DC JD MBA LCSW LMFT PE "
-    "CFP EA AIA FAIA GRI CSI ATTORNEY REALTOR ARCHITECT AT LAW".split()
-)
+# Person-name furniture (shared with the matcher).
+TITLES = vocabulary.PERSON_TITLES
+GENERATIONAL_SUFFIXES = vocabulary.GENERATIONAL_SUFFIXES
+CREDENTIALS = vocabulary.CREDENTIALS
 # The states' codes and the words of their names (Puerto Rico and Guam's too, DC by its code).
 _NOT_NAMED_TERRITORIES = frozenset({"DC", "VI", "AS", "MP"})
 US_STATES = frozenset(vocabulary.US_STATE_CODES - {"GU", "VI", "AS", "MP"}) | frozenset(

@@ -18,15 +18,24 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from domain.address import Agreement
-from domain.matching.world import JOINERS, is_common_first_name, is_common_surname, is_real_word, is_surname
+from domain.matching.world import (
+    JOINERS,
+    is_common_first_name,
+    is_common_surname,
+    is_real_word,
+    is_surname,
+)
 from domain.normalize import NormalizedName, normalize_place, normalize_postal_code
 from domain.suppliers import Supplier
 from domain.vocabulary import (
     AFFILIATED_BODY_WORDS,
+    CREDENTIALS,
     FOR_PROFIT_FAMILIES,
     FOREIGN_LEGAL_FAMILIES,
+    GENERATIONAL_SUFFIXES,
     LEGAL_FORM_FAMILY,
     NATIONAL_BODY_WORDS,
+    PERSON_TITLES,
     US_COUNTRY_NAMES,
     US_COUNTRY_WORDS,
     US_STATE_BY_NAME,
@@ -485,18 +494,33 @@ def lone_common_surname(query: NormalizedName) -> bool:
 
 
 def reads_as_person(query: NormalizedName) -> bool:
-    """"DAVID CLARK", "MARY A JONES", "CLARK DAVID": a common first name and a surname (either
-    order, perhaps an initial or a second name between), no legal form: how a payment file
-    writes a person, whom a company named after one ("David Clark Company") is not."""
+    """"DAVID CLARK", "MARY A JONES JR", "CLARK DAVID", "J SMITH", "MR CLARK": a first name (or
+    an initial or a title) and a surname, either order, perhaps a second name between, no legal
+    form: how a payment file writes a person, whom a company named after one ("David Clark
+    Company") is not."""
+    if query.legal_suffixes or query.aliases:
+        return False
     naming = [token for token in query.tokens if token not in JOINERS]
-    if query.legal_suffixes or query.aliases or not 2 <= len(naming) <= 3:
+    titled = bool(naming) and naming[0] in PERSON_TITLES
+    while naming and naming[0] in PERSON_TITLES:
+        naming.pop(0)
+    while len(naming) > 1 and (naming[-1] in GENERATIONAL_SUFFIXES or naming[-1] in CREDENTIALS):
+        naming.pop()
+    if titled and len(naming) == 1:
+        return is_surname(naming[0])
+    if not 2 <= len(naming) <= 3:
         return False
     first, *middle, last = naming
     if not all(len(token) == 1 or is_common_first_name(token) or is_surname(token) for token in middle):
         return False
-    return (is_common_first_name(first) and is_surname(last)) or (
-        is_common_surname(first) and is_common_first_name(last)
+    return (_given(first) and is_surname(last) and (len(first) > 1 or is_common_surname(last))) or (
+        is_common_surname(first) and _given(last)
     )
+
+
+def _given(token: str) -> bool:
+    """A common first name, or an initial standing for one."""
+    return len(token) == 1 and token.isalpha() or is_common_first_name(token)
 
 
 # Agreement that places a payee among a name's many holders: its town, ZIP or street (a state
