@@ -69,6 +69,9 @@ def test_an_affiliated_bodys_word_on_one_side_only():
     assert F.affiliated_body(["ACME", "FOUNDATION"], ["ACME"])
     assert F.affiliated_body(["ACME", "EMPLOYEES", "CREDIT", "UNION"], ["ACME"])
     assert F.affiliated_body(["ACME"], ["ACME", "ALUMNI", "ASSOCIATION"])
+    # A company's political action committee and a body's advocacy fund, paid from campaign files.
+    assert F.affiliated_body(["NORTHWIND", "TRADERS", "PAC"], ["NORTHWIND", "TRADERS"])
+    assert F.affiliated_body(["PLANNED", "PARENTHOOD", "ADVOCACY", "FUND"], ["PLANNED", "PARENTHOOD"])
     assert not F.affiliated_body(["ACME", "FOUNDATION"], ["ACME", "FOUNDATION"])
     assert not F.affiliated_body(["ACME", "TOOLS"], ["ACME", "TOOL"])
 
