@@ -498,9 +498,12 @@ def reads_as_person(query: NormalizedName) -> bool:
     an initial or a title) and a surname, either order, perhaps a second name between, no legal
     form: how a payment file writes a person, whom a company named after one ("David Clark
     Company") is not."""
-    if query.legal_suffixes or query.aliases:
+    # "LAUREL CHURCH OF CHRIST" is no person: a person's name joins given names only ("JOHN AND
+    # MARY SMITH"); a lone letter is an initial.
+    joined = any(len(token) > 1 and token in JOINERS and token != "AND" for token in query.tokens)
+    if query.legal_suffixes or query.aliases or joined:
         return False
-    naming = [token for token in query.tokens if token not in JOINERS]
+    naming = [token for token in query.tokens if token != "AND"]
     titled = bool(naming) and naming[0] in PERSON_TITLES
     while naming and naming[0] in PERSON_TITLES:
         naming.pop(0)

@@ -527,7 +527,8 @@ def test_a_lone_common_surname(written, lone):
 @pytest.mark.parametrize(("written", "person"), [
     ("DAVID CLARK", True), ("Mary A. Jones", True), ("CLARK, DAVID", True), ("CLARK DAVID", True),
     ("DR DAVID CLARK JR", True), ("J SMITH", True), ("MR CLARK", True), ("DAVID CLARK CPA", True),
-    ("J ZYGMUNT", False), ("J CREW", False), ("MR", False),
+    ("J ZYGMUNT", False), ("J CREW", False), ("MR", False), ("LAUREL CHURCH OF CHRIST", False),
+    ("JOHN AND MARY SMITH", True),
     ("DAVID CLARK COMPANY", False), ("David Clark Inc", False), ("DAVID CLARK DBA ACME TOOLS", False),
     ("HARRIS CONTROLS", False), ("JOHNSON CONTROLS", False), ("ACTION TARGET", False), ("DAVID", False),
 ])
