@@ -33,6 +33,7 @@ How a payee is matched:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -223,6 +224,20 @@ def freeze_built_index() -> None:
     gc.freeze()
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: an index being filled creates millions of small
+    containers, none of them in a cycle, and each collection would rescan all made so far
+    (a third of a 350k-supplier build, three times the time of a snapshot load)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def supplier_digest(supplier: Supplier) -> int:
     return int.from_bytes(hashlib.blake2b(supplier.canonical_row().encode(), digest_size=8).digest(), "big")
 
@@ -362,6 +377,12 @@ class SupplierIndex:
         self.version ^= entry.digest
         for name in entry.names:
             self._add_name(name, supplier.supplier_id)
+
+    def upsert_many(self, suppliers: Iterable[Supplier]) -> None:
+        """Upsert each of a bulk load (a build from a file), the cyclic GC paused meanwhile."""
+        with gc_paused():
+            for supplier in suppliers:
+                self.upsert(supplier)
 
     def delete(self, supplier_id: str) -> bool:
         entry = self.entries.get(supplier_id)
