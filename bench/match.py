@@ -87,8 +87,7 @@ def load_suppliers(path: Path) -> list[Supplier]:
 def build_index(suppliers: list[Supplier]) -> tuple[SupplierIndex, float]:
     started = time.perf_counter()
     index = SupplierIndex()
-    for supplier in suppliers:
-        index.upsert(supplier)
+    index.upsert_many(suppliers)
     elapsed = time.perf_counter() - started
     freeze_built_index()  # as the worker does once its index is ready
     return index, elapsed

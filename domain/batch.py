@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from domain.matching import DefaultPlaces, SupplierIndex, freeze_built_index
 from domain.payee_files import PayeeRows, iter_payloads, open_jsonl_writer, open_payee_rows, open_writer, output_format
 from domain.pipeline import Enrichment, Thresholds, enrich, review_reasons
-from domain.suppliers import RowError, read_suppliers_csv
+from domain.suppliers import RowError, Supplier, read_suppliers_csv
 from schemas.events import PayeeRecord
 
 
@@ -54,10 +54,14 @@ def build_index(
 ) -> SupplierIndex:
     index = SupplierIndex(match_threshold=match_threshold, ambiguity_margin=ambiguity_margin)
     with progress(None, "index") as bar:
-        for row in read_suppliers_csv(suppliers_path):
-            if not isinstance(row, RowError):
-                index.upsert(row)
-            bar.update()
+
+        def suppliers() -> Iterator[Supplier]:
+            for row in read_suppliers_csv(suppliers_path):
+                if not isinstance(row, RowError):
+                    yield row
+                bar.update()
+
+        index.upsert_many(suppliers())
     freeze_built_index()
     return index
 

@@ -9,6 +9,7 @@ the supplier holding it, of the places, and of the query alone.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -263,20 +264,27 @@ class HolderKind(NamedTuple):
             and bool(name.tokens)
             and name.tokens[0] in NATIONAL_BODY_WORDS
         )
-        legal_family = primary_family(name.legal_suffixes)
-        country = country_code(supplier.country)
-        registered_in_a_state = Location.of(None, supplier.state, None).state in US_STATE_CODES
-        if has_foreign_form(name.legal_suffixes) and country in ("", "US") and not registered_in_a_state:
-            # A registry of device makers lists "tci GmbH" of Hessen as US (and no state); with a
-            # state, the form is a word: "GLAD TIDINGS AG" (Assembly of God), "... LAS VEGAS NV".
-            country = ABROAD
-        return cls(
-            category=supplier.category,
-            country=country,
-            legal_family=legal_family,
-            legal_forms=frozenset(name.legal_suffixes),
-            national=national,
-        )
+        return _holder_kind(supplier.category, supplier.country, supplier.state, name.legal_suffixes, national)
+
+
+# A few hundred kinds among 350k suppliers: each derived once (an index build asks for every supplier's).
+@functools.lru_cache(maxsize=1 << 12)
+def _holder_kind(
+    category: str, country_text: str, state: str, legal_suffixes: tuple[str, ...], national: bool
+) -> HolderKind:
+    country = country_code(country_text)
+    registered_in_a_state = Location.of(None, state, None).state in US_STATE_CODES
+    if has_foreign_form(legal_suffixes) and country in ("", "US") and not registered_in_a_state:
+        # A registry of device makers lists "tci GmbH" of Hessen as US (and no state); with a
+        # state, the form is a word: "GLAD TIDINGS AG" (Assembly of God), "... LAS VEGAS NV".
+        country = ABROAD
+    return HolderKind(
+        category=category,
+        country=country,
+        legal_family=primary_family(legal_suffixes),
+        legal_forms=frozenset(legal_suffixes),
+        national=national,
+    )
 
 
 class PayeeForms(NamedTuple):

@@ -33,6 +33,7 @@ How a payee is matched:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -88,6 +89,9 @@ MAX_SCORED_NAMES = 1500
 MIN_BLOCKED_SCORE = 60  # a ranking score below this is not the same name
 TOP_NAMES = 8
 TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree with WRatio's
+# A name held this often (chapters: KNIGHTS OF COLUMBUS 1,810 times) has its holders gathered by
+# what a payee's place can tell apart once, not looked up one by one for every payee.
+MANY_HOLDERS = 64
 # Candidates a result lists for reviewers.
 LISTED_CANDIDATES = 5
 # Alt names that are a care-of line or a trustee are people, not names of the supplier.
@@ -196,6 +200,41 @@ SeenPlace = tuple[str, bool | None, bool | None]
 _HolderGroup = tuple[SeenPlace, HolderKind, bool, bool, Agreement]
 
 
+class _Bucket(NamedTuple):
+    place: Location  # one of the holders'
+    members: list[str]  # supplier ids
+
+
+@dataclass(slots=True)
+class _Places:
+    """Holders of a name that share a state, a kind of body and whether the name is their own,
+    gathered at each grain a payee's place tells them apart by."""
+
+    everyone: _Bucket
+    by_initial: dict[str, tuple[_Bucket, dict[str, _Bucket]]]  # town's initial → its holders, and per town
+    by_place: dict[Location, list[str]]
+
+    def alike(self, location: Location) -> Iterable[tuple[Location, list[str]]]:
+        """Buckets of holders that look alike to a payee at ``location`` (``_SeenBy``): all of
+        them when it gives neither town nor ZIP; those of towns with another initial together
+        when it gives a town (``features.places_agree`` needs the same first letter)."""
+        if location.postal_code:
+            return self.by_place.items()
+        if not location.city:
+            return (self.everyone,)
+        initial = location.city[0]
+        buckets: list[tuple[Location, list[str]]] = [
+            bucket for first, (bucket, _) in self.by_initial.items() if first != initial
+        ]
+        if initial in self.by_initial:
+            buckets.extend(self.by_initial[initial][1].values())
+        return buckets
+
+
+# A name's holders by (state, kind, own name).
+_HolderPlaces = dict[tuple[str, HolderKind, bool], _Places]
+
+
 class _Scored(NamedTuple):
     """Holders of one name that share a feature vector: one utility for all of them."""
 
@@ -221,6 +260,20 @@ def freeze_built_index() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: an index being filled creates millions of small
+    containers, none of them in a cycle, and each collection would rescan all made so far
+    (a third of a 350k-supplier build, three times the time of a snapshot load)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def supplier_digest(supplier: Supplier) -> int:
@@ -335,6 +388,8 @@ class SupplierIndex:
         self.deletion_index: dict[str, tuple[str, ...]] = {}  # token minus one character → tokens
         # Postings of common tokens sorted by name length, made when a query needs them (not snapshotted).
         self._length_sorted: dict[str, list[str]] = {}
+        # Holders of names of many (``_holder_places``), likewise.
+        self._places: dict[str, _HolderPlaces] = {}
         self.version = 0
 
     # ------------------------------------------------------------------ maintenance
@@ -363,6 +418,12 @@ class SupplierIndex:
         for name in entry.names:
             self._add_name(name, supplier.supplier_id)
 
+    def upsert_many(self, suppliers: Iterable[Supplier]) -> None:
+        """Upsert each of a bulk load (a build from a file), the cyclic GC paused meanwhile."""
+        with gc_paused():
+            for supplier in suppliers:
+                self.upsert(supplier)
+
     def delete(self, supplier_id: str) -> bool:
         entry = self.entries.get(supplier_id)
         if entry is None:
@@ -375,6 +436,7 @@ class SupplierIndex:
         del self.entries[supplier_id]
         self.version ^= entry.digest
         for name in entry.names:
+            self._places.pop(name, None)
             if not _discard(self.name_suppliers, name, supplier_id):
                 self._forget_name(name)
 
@@ -382,6 +444,8 @@ class SupplierIndex:
         holders = self.name_suppliers.get(name)
         if holders is not None:
             self.name_suppliers[name] = (*holders, supplier_id)
+            if self._places:
+                self._places.pop(name, None)
             return
         self.name_suppliers[name] = (supplier_id,)
         _add(self.compact_names, name.replace(" ", ""), name)
@@ -476,8 +540,9 @@ class SupplierIndex:
         truncation_possible = len(query.display) >= CUT_NAME_MIN_CHARS
         exact_names = self._exact_names(queries)
         names = exact_names | self._exact_names(loose) | self._respelt_names(queries + loose)
+        seen = _SeenBy(location)
         # An exact name where the payee is settles it; otherwise look for similar names too.
-        if not any(self._placed_by(name, location) for name in names):
+        if not any(self._placed_by(name, seen) for name in names):
             names.update(self._similar_names(queries + loose, truncation_possible))
         names |= self._exact_names(trimmed)
         loose_compacts = {reading.replace(" ", "") for reading in loose}
@@ -498,7 +563,6 @@ class SupplierIndex:
                 agreements[texts, name] = any(_names_agree(text, name, truncation_possible) for text in texts)
             return agreements[texts, name]
 
-        seen = _SeenBy(location)
         found: list[_Scored] = []
         for name_key in sorted(names):
             reading, name_features = max(
@@ -548,22 +612,32 @@ class SupplierIndex:
             # tell apart, score each group once and share its feature vector.
             groups: dict[_HolderGroup, list[str]] = {}
             firsts: dict[_HolderGroup, Location] = {}  # a place of each group
-            entries = self.entries
-            for supplier_id in holders:
-                entry = entries[supplier_id]
-                if per_holder:
-                    both_names = bool(other_texts) and any(
-                        agrees(other_texts, other) for other in entry.names if other != name_key
-                    )
-                    street = street_agreement(place.street, entry.street)
-                else:  # neither a second name nor a street to compare: the same for every holder
-                    both_names, street = False, "unknown"
-                key = (seen[entry.location], entry.kind, entry.names[0] == name_key, both_names, street)
-                members = groups.get(key)
-                if members is None:
-                    groups[key] = members = []
-                    firsts[key] = entry.location
-                members.append(supplier_id)
+            if per_holder or len(holders) < MANY_HOLDERS:
+                entries = self.entries
+                for supplier_id in holders:
+                    entry = entries[supplier_id]
+                    if per_holder:
+                        both_names = bool(other_texts) and any(
+                            agrees(other_texts, other) for other in entry.names if other != name_key
+                        )
+                        street = street_agreement(place.street, entry.street)
+                    else:  # neither a second name nor a street to compare: the same for every holder
+                        both_names, street = False, "unknown"
+                    key = (seen[entry.location], entry.kind, entry.names[0] == name_key, both_names, street)
+                    members = groups.get(key)
+                    if members is None:
+                        groups[key] = members = []
+                        firsts[key] = entry.location
+                    members.append(supplier_id)
+            else:  # the same holders gathered once: no holder differs but by its place
+                for (_, kind, own), places in self._holder_places(name_key).items():
+                    for holder_place, holder_ids in places.alike(location):
+                        key = (seen[holder_place], kind, own, False, "unknown")
+                        members = groups.get(key)
+                        if members is None:
+                            groups[key] = members = []
+                            firsts[key] = holder_place
+                        members.extend(holder_ids)
             scored_groups = []
             holder_parts: dict[HolderKind, tuple[float, ...]] = {}
             own_holders = 0
@@ -629,20 +703,48 @@ class SupplierIndex:
         found.difference_update(queries)
         return found
 
-    def _placed_by(self, name: str, location: Location) -> bool:
-        """Whether a holder of ``name`` is where the payee is (or the payee gives no place)."""
+    def _placed_by(self, name: str, seen: _SeenBy) -> bool:
+        """Whether a holder of ``name`` is where the payee is (or the payee gives no place): its
+        ZIP agrees, or, in no other state, its town does, or its state does and no town is against."""
+        location = seen.location
         if not location:
             return True
-        for supplier_id in self.name_suppliers[name]:
-            other = self.entries[supplier_id].location
+        holders = self.name_suppliers[name]
+        places: Iterable[Location] = (
+            (self.entries[supplier_id].location for supplier_id in holders) if len(holders) < MANY_HOLDERS
+            else chain.from_iterable(places.by_place for places in self._holder_places(name).values())
+        )
+        for other in places:
             if location.postal_code and other.postal_code == location.postal_code:
                 return True
             if location.state and other.state and other.state != location.state:
                 continue  # the states conflict: no city agrees then, and the ZIP did not
-            state_agrees, _, city_agrees, city_conflicts, postal_agrees, _ = F.location_features(location, other)
-            if city_agrees or postal_agrees or (state_agrees and not city_conflicts):
+            city_agrees = seen.city_agreement(other.city)
+            if city_agrees or (location.state and other.state and city_agrees is None):
                 return True
         return False
+
+    def _holder_places(self, name: str) -> _HolderPlaces:
+        """The holders of a name of many (``MANY_HOLDERS``) by state, kind of body and whether
+        the name is their own (``_Places``); kept until the name's holders change."""
+        gathered = self._places.get(name)
+        if gathered is None:
+            gathered = self._places[name] = {}
+            for supplier_id in self.name_suppliers[name]:
+                entry = self.entries[supplier_id]
+                place = entry.location
+                places = gathered.get(key := (place.state, entry.kind, entry.names[0] == name))
+                if places is None:
+                    places = gathered[key] = _Places(_Bucket(place, []), {}, {})
+                places.everyone.members.append(supplier_id)
+                initial = place.city[:1]
+                if initial not in places.by_initial:
+                    places.by_initial[initial] = (_Bucket(place, []), {})
+                same_initial, towns = places.by_initial[initial]
+                same_initial.members.append(supplier_id)
+                towns.setdefault(place.city, _Bucket(place, [])).members.append(supplier_id)
+                places.by_place.setdefault(place, []).append(supplier_id)
+        return gathered
 
     def _spellings(self, token: str) -> list[str]:
         """The token if indexed (plus far commoner spellings one edit away when it is rare), else
@@ -675,13 +777,13 @@ class SupplierIndex:
         query's length."""
         similar: set[str] = set()
         for text in queries:
-            anchors: list[tuple[set[str], str | None]] = []  # names, and the one token they are of
+            anchors: list[tuple[set[str] | _Union, str | None]] = []  # names, and the one token they are of
             for token in dict.fromkeys(text.split()):
                 spellings = self._spellings(token)
                 if len(spellings) == 1:
                     anchors.append((self.postings[spellings[0]], spellings[0]))
                 elif spellings:
-                    anchors.append((set().union(*(self.postings[spelling] for spelling in spellings)), None))
+                    anchors.append((_Union([self.postings[spelling] for spelling in spellings]), None))
             anchors.sort(key=lambda anchor: len(anchor[0]))
             if len(anchors) == 1 and anchors[0][1] is not None and len(anchors[0][0]) > MAX_SCORED_NAMES:
                 # One common token alone ("SALAMONE FOUNDATION", SALAMONE unknown): its names
@@ -912,14 +1014,19 @@ class _SeenBy(dict[Location, SeenPlace]):
         self.city_agrees: dict[str, bool] = {}  # per city of the holders: thousands of chapters, fewer towns
 
     def __missing__(self, other: Location) -> SeenPlace:
-        location, city = self.location, None
-        if location.city and other.city:
-            city = self.city_agrees.get(other.city)
-            if city is None:
-                city = self.city_agrees[other.city] = F.places_agree(location.city, other.city)
+        location = self.location
         postal = location.postal_code == other.postal_code if location.postal_code and other.postal_code else None
-        seen = self[other] = (other.state, city, postal)
+        seen = self[other] = (other.state, self.city_agreement(other.city), postal)
         return seen
+
+    def city_agreement(self, city: str) -> bool | None:
+        """Whether a holder's city agrees with the payee's (None when either gives none)."""
+        if not (self.location.city and city):
+            return None
+        agrees = self.city_agrees.get(city)
+        if agrees is None:
+            agrees = self.city_agrees[city] = F.places_agree(self.location.city, city)
+        return agrees
 
 
 def _ranked(groups: list[_Scored]) -> list[_Scored]:
@@ -928,9 +1035,12 @@ def _ranked(groups: list[_Scored]) -> list[_Scored]:
     seen: set[str] = set()
     repeated: set[str] = set()
     for group in groups:
-        members = set(group.members)
-        repeated |= seen & members
-        seen |= members
+        if seen.isdisjoint(group.members):  # the common case: a chapter's thousands of holders
+            seen.update(group.members)
+        else:
+            members = set(group.members)
+            repeated |= seen & members
+            seen |= members
     if repeated:
         best: dict[str, int] = {}
         for position, group in enumerate(groups):
@@ -955,8 +1065,11 @@ def _in_order(groups: list[_Scored]) -> Iterator[tuple[Candidate, int]]:
         end = start + 1
         while end < len(groups) and groups[end].utility == utility:
             end += 1
-        tied = sorted((supplier_id, position) for position in range(start, end) for supplier_id in groups[position].members)
-        for supplier_id, position in tied:
+        # A heap, not a sort: thousands of namesakes may tie, and a decision reads the first few.
+        tied = [(supplier_id, position) for position in range(start, end) for supplier_id in groups[position].members]
+        heapq.heapify(tied)
+        while tied:
+            supplier_id, position = heapq.heappop(tied)
             group = groups[position]
             yield Candidate(supplier_id, group.name_key, group.features, utility), position
         start = end
@@ -974,7 +1087,31 @@ def _names_agree(text: str, name: str, truncation_possible: bool) -> bool:
     )
 
 
-def _block(anchors: list[set[str]], query: str) -> set[str]:
+class _Union:
+    """The names of a token's several spellings (FOUNDAION: FOUNDATION, FOUNDATIONS…) as a set
+    for ``_block``, without copying the largest postings (tens of thousands of names): the size,
+    what it shares with another set, the names."""
+
+    def __init__(self, postings: list[set[str]]) -> None:
+        self.largest = max(postings, key=len)  # read, never changed: the postings themselves
+        self.rest = set().union(*(names for names in postings if names is not self.largest)) - self.largest
+
+    def __len__(self) -> int:
+        return len(self.largest) + len(self.rest)
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self.largest, self.rest)
+
+    def __and__(self, other: set[str] | _Union) -> set[str]:
+        return (self.largest & other) | (self.rest & other)
+
+    __rand__ = __and__
+
+    def __ror__(self, other: set[str]) -> set[str]:
+        return other | self.largest | self.rest
+
+
+def _block(anchors: list[set[str] | _Union], query: str) -> set[str] | _Union:
     """Names sharing at least two of the rarest query tokens, or one rare token.
 
     Intersections run in C over the smaller set, so common tokens cost little; a rare token

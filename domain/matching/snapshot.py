@@ -6,13 +6,12 @@ code is refused (``ValueError``) and the index is rebuilt from the supplier topi
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import pickle
 from pathlib import Path
 
 from domain.matching.features import HolderKind, Location
-from domain.matching.index import Entry, SupplierIndex, shared_kind, shared_street
+from domain.matching.index import Entry, SupplierIndex, gc_paused, shared_kind, shared_street
 from domain.suppliers import SUPPLIER_FIELDS, Supplier
 
 SNAPSHOT_FORMAT = 4  # 3: entries carry their street key; 4: name holders, spaceless names and deletions as tuples
@@ -67,11 +66,7 @@ def restore(index: SupplierIndex, path: str | Path) -> SupplierIndex:
     """
     if index.entries:
         raise ValueError("restore needs an empty index")
-    # Millions of small containers: the cyclic GC would rescan them over and over while
-    # they are created (about 3x slower); none of them forms a cycle.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         with Path(path).open("rb") as handle:
             state = pickle.load(handle)  # noqa: S301 - the worker's own snapshot
         if state.get("format") != SNAPSHOT_FORMAT:
@@ -83,9 +78,6 @@ def restore(index: SupplierIndex, path: str | Path) -> SupplierIndex:
             index.entries[supplier.supplier_id] = Entry(
                 supplier, names, Location(*place), shared_kind(HolderKind(*kind)), digest, shared_street(street)
             )
-    finally:
-        if collecting:
-            gc.enable()
     index.name_suppliers = state["name_suppliers"]
     index.compact_names = state["compact_names"]
     index.postings = state["postings"]

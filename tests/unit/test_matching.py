@@ -5,13 +5,15 @@ from __future__ import annotations
 import gzip
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from domain.matching import snapshot
 from domain.matching import FEATURES, Location, MatchResult, QueryPlace, SupplierIndex
-from domain.matching.index import MAX_SCORED_NAMES, _closest_in_length, _nearest_in_length
+from domain.matching import index as index_module
+from domain.matching.index import MAX_SCORED_NAMES, _block, _closest_in_length, _nearest_in_length, _Union
 from domain.normalize import normalize_name
 from domain.suppliers import RowError, Supplier, read_suppliers_csv, supplier_from_dict, supplier_to_dict
 
@@ -407,6 +409,41 @@ def test_namesakes_weighed_in_groups_decide_as_every_supplier_one_by_one():
             assert result.reason.startswith(f"{holders} suppliers share this name")
 
 
+def test_a_name_of_many_holders_gathered_once_decides_as_holder_by_holder(monkeypatch):
+    """A chapter name's holders are gathered by place once (``MANY_HOLDERS``): every payee place
+    must get the result the holder-by-holder weighing gives, also after the holders change."""
+    places = [("AK", "HOMER", "99603"), ("AK", "HAINES", ""), ("AK", "", ""), ("MT", "HELENA", "59601"),
+              ("MT", "HAVRE", "59501"), ("ID", "BOISE", ""), ("", "", ""), ("AK", "NOME", "99762")]
+    index = SupplierIndex()
+    for number in range(index_module.MANY_HOLDERS + 16):
+        state, city, postal = places[number % len(places)]
+        index.upsert(replace(_post(number, state, city), postal_code=postal))
+    index.upsert(supplier("A1", "LEGION HALL", "NOME", "AK", alt_name="AMERICAN LEGION"))
+    payees = [("American Legion", city, state, postal) for city, state, postal in (
+        (None, None, None), (None, "AK", None), ("HOMER", None, None), ("HOMER", "AK", None),
+        ("HAVEN", "MT", None),
+        ("HELENA", "MT", "59601"), (None, None, "99762"), ("NOME", "AK", None), ("BOISE", "AK", None))]
+    payees.append(("Amerian Legion", "HAINES", "AK", None))
+
+    def results() -> list[MatchResult]:
+        return [index.match(name, city=city, state=state, postal_code=postal)
+                for name, city, state, postal in payees]
+
+    def holder_by_holder() -> list[MatchResult]:
+        with monkeypatch.context() as patched:
+            patched.setattr(index_module, "MANY_HOLDERS", len(index) + 1)
+            return results()
+
+    assert results() == holder_by_holder()
+    for change in (
+        lambda: index.upsert(replace(_post(999, "MT", "HAVEN"), postal_code="59501")),  # a post opens
+        lambda: index.upsert(replace(_post(0, "AK", "NOME"), postal_code="99762")),  # one moves
+        lambda: index.delete("P001"),  # one closes
+    ):
+        change()
+        assert results() == holder_by_holder()
+
+
 def test_a_common_token_alone_finds_names_added_and_loses_names_removed_since_it_was_last_asked():
     """Postings of a common token are kept sorted by length once a query needs them: a change
     to the token's names must reach the next query."""
@@ -429,3 +466,16 @@ def test_names_nearest_in_length_are_the_same_from_sorted_postings():
     for length in (1, 5, 14, 29, 40):
         for count in (1, 10, 500, 2999, 5000):
             assert _nearest_in_length(by_length, length, count) == _closest_in_length(names, length, count)
+
+
+def test_a_misspelt_tokens_spellings_block_as_the_union_of_their_names():
+    rng = random.Random(7)
+    pool = [f"NAME {number}" for number in range(6000)]
+    for _ in range(40):
+        sizes = [rng.choice((50, 300, 1200, 2500, 4000)) for _ in range(rng.randint(1, 4))]
+        anchors = [set(rng.sample(pool, size)) for size in sizes]
+        spellings = [set(rng.sample(pool, rng.choice((20, 400, 3000)))) for _ in range(rng.randint(2, 3))]
+        position = rng.randrange(len(anchors) + 1)
+        lazy = sorted([*anchors[:position], _Union(spellings), *anchors[position:]], key=len)
+        copied = sorted([*anchors[:position], set().union(*spellings), *anchors[position:]], key=len)
+        assert set(_block(lazy, "NAME 12")) == _block(copied, "NAME 12")
