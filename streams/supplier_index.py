@@ -23,7 +23,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
-from domain.matching import SupplierIndex, freeze_built_index, snapshot
+from domain.matching import SupplierIndex, freeze_built_index, gc_paused, snapshot
 from domain.suppliers import supplier_from_dict
 from streams.kafka_io import caught_up, wait_for_partitions
 
@@ -144,17 +144,18 @@ class SupplierIndexService(Service):
             while not self.should_stop:
                 batches = await consumer.getmany(timeout_ms=200)
                 slice_started = time.monotonic()
-                for tp, records in batches.items():
-                    for record in records:
-                        if not apply_change(self.index, record.key, record.value):
-                            self.rejected_changes += 1
-                        self._offsets[tp.partition] = record.offset + 1
-                        if time.monotonic() - slice_started >= APPLY_SLICE_S:
-                            # Building the index is CPU work on the event loop: let heartbeats,
-                            # deliveries and /ready through between slices.
-                            await asyncio.sleep(0)
-                            slice_started = time.monotonic()
-                    self._dirty = self._dirty or bool(records)
+                with gc_paused():  # a batch of changes is a bulk load (index.upsert_many)
+                    for tp, records in batches.items():
+                        for record in records:
+                            if not apply_change(self.index, record.key, record.value):
+                                self.rejected_changes += 1
+                            self._offsets[tp.partition] = record.offset + 1
+                            if time.monotonic() - slice_started >= APPLY_SLICE_S:
+                                # Building the index is CPU work on the event loop: let heartbeats,
+                                # deliveries and /ready through between slices.
+                                await asyncio.sleep(0)
+                                slice_started = time.monotonic()
+                        self._dirty = self._dirty or bool(records)
                 if batches and self._on_change:
                     self._on_change(self.index)
                 if self._snapshot_ahead_of_topic(consumer, partitions):

@@ -7,6 +7,7 @@ from domain.matching.index import (
     MatchResult,
     SupplierIndex,
     freeze_built_index,
+    gc_paused,
     usable_alt_name,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "QueryPlace",
     "SupplierIndex",
     "freeze_built_index",
+    "gc_paused",
     "usable_alt_name",
 ]
