@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import pickle
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -242,7 +241,7 @@ def classification_of(block: ClassificationBlock) -> Classification:
 
 
 def _matched_supplier_category(
-    decided: MatchBlock, matched: MatchResult, alias: Supplier | None
+    decided: MatchBlock, matched: Matched, alias: Supplier | None
 ) -> tuple[str | None, str | None]:
     """Category and code of the supplier the payee is, if it is one (the reviewer's alias first)."""
     if decided.decision != "matched":
@@ -253,18 +252,33 @@ def _matched_supplier_category(
 
 
 MatchKey = tuple[str, tuple[str, ...], str | None, str | None, str | None, str | None, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """The index's match as the steps after it need it: its event block, and the matched
+    supplier's category and code (which the classifier reads)."""
+
+    block: MatchBlock
+    supplier_category: str | None
+    supplier_code: str | None
+
+
 # A payee recurs on every payment: its match is kept while the index holds the same suppliers.
-# Kept pickled: a result is dozens of small objects, which the cyclic GC would walk on every full
-# collection (over 100 ms for a few thousand results); bytes it never looks at.
+# Kept as the block's JSON: a block is dozens of small objects, which the cyclic GC would walk on
+# every full collection (over 100 ms for a few thousand results); bytes it never looks at, and
+# read back into a block in one call.
 _MATCH_CACHE_SIZE = 4096
 MatcherState = tuple[int, float, float, float, tuple[float, ...]]
-_match_caches: weakref.WeakKeyDictionary[SupplierIndex, tuple[MatcherState, LruCache[MatchKey, bytes]]]
+_match_caches: weakref.WeakKeyDictionary[
+    SupplierIndex, tuple[MatcherState, LruCache[MatchKey, tuple[bytes, str | None, str | None]]]
+]
 _match_caches = weakref.WeakKeyDictionary()
 
 
 def matched(
     index: SupplierIndex, record: PayeeRecord, default_state: str | None, default_country: str | None
-) -> MatchResult:
+) -> Matched:
     """The index's match for the record's name, address and place. Cached per index, content and
     parameters: ``index.version`` (a digest of the suppliers held) moves on at every upsert and
     delete, and the thresholds and weights are public attributes (a fit sets the weights)."""
@@ -279,14 +293,16 @@ def matched(
     )
     kept = cache.get(key)
     if kept is not None:
-        return pickle.loads(kept)  # noqa: S301 - this process's own objects
+        block_json, category, code = kept
+        return Matched(MatchBlock.from_json_bytes(block_json), category, code)
     match = index.match(
         record.payee_name, city=record.city, state=record.state, postal_code=record.postal_code,
         country=record.country, default_state=default_state, default_country=default_country,
         address_lines=record.address_lines,
     )
-    cache.put(key, pickle.dumps(match, protocol=pickle.HIGHEST_PROTOCOL))
-    return match
+    block = match_block(match)
+    cache.put(key, (block.json_bytes, match.supplier_category, match.supplier_code))
+    return Matched(block, match.supplier_category, match.supplier_code)
 
 
 def enrich(
@@ -310,7 +326,7 @@ def enrich(
     )
     match = matched(index, record, default_state, default_country)
     alias = index.get(decided.match.supplier_id) if decided.match and decided.match.supplier_id else None
-    decided_match = apply_match_decision(match_block(match), decided.match, alias)
+    decided_match = apply_match_decision(match.block, decided.match, alias)
     matched_at = time.perf_counter()
     category, code = _matched_supplier_category(decided_match, match, alias)
     classification = classify_payee(record.payee_name, supplier_category=category, supplier_code=code)
@@ -422,7 +438,7 @@ def result_version(fingerprint: str, enrichment: Enrichment, status: str, reason
     for part in (fingerprint, enrichment.normalized_name, status, *reasons):
         digest.update(part.encode())
         digest.update(b"\x1f")
-    digest.update(enrichment.match.model_dump_json().encode())
+    digest.update(enrichment.match.json_bytes)
     digest.update(enrichment.classification.model_dump_json().encode())
     digest.update((enrichment.address.model_dump_json() if enrichment.address else "").encode())
     # The provider's answer, not how long it took.

@@ -16,12 +16,14 @@ Identity and order contract (README, "Topics and events"):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -170,6 +172,24 @@ class MatchBlock(BaseModel):
     # "reviewer" when a reviewer's decision (``decision_id``) settled the match.
     method: MatchMethod = "matcher"
     decision_id: str | None = None
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> MatchBlock:
+        """The block whose ``json_bytes`` these are."""
+        block = cls.model_validate_json(raw)
+        block.__dict__["json_bytes"] = raw
+        return block
+
+    @functools.cached_property
+    def json_bytes(self) -> bytes:
+        """``model_dump_json().encode()``, serialised once: the block is immutable, and the largest
+        part of a result. (Not a field: kept out of dumps and comparisons.)"""
+        return self.model_dump_json().encode()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("json_bytes", None)  # the copy's fields may differ: serialised anew
+        return copy
 
 
 EntityType = Literal["individual", "business", "government", "unknown"]

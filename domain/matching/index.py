@@ -892,7 +892,15 @@ class SupplierIndex:
         probabilities = [weight / total for weight in weights]
         ordered = _in_order(groups)
         listed = list(islice(ordered, LISTED_CANDIDATES))
-        views = tuple(self._view(candidate, probabilities[position]) for candidate, position in listed)
+        # Namesakes listed share a feature vector, and the decision explains the best again.
+        explanations: dict[tuple[float, ...], tuple[Evidence, ...]] = {}
+
+        def explain(features: tuple[float, ...]) -> tuple[Evidence, ...]:
+            if features not in explanations:
+                explanations[features] = F.evidence(self.weights, features)
+            return explanations[features]
+
+        views = tuple(self._view(candidate, probabilities[position], explain) for candidate, position in listed)
         top, top_position = listed[0]
         score, top_group = probabilities[top_position], groups[top_position]
         # One organisation registered several times (same name, place and kind) is one payee.
@@ -922,7 +930,7 @@ class SupplierIndex:
         supplier = self.entries[top.supplier_id].supplier
         match_type: MatchType = "exact" if top.features[_EXACT] else "fuzzy"
         margin = score - (runner[1] if runner else 0.0)
-        explained = F.evidence(self.weights, top.features)
+        explained = explain(top.features)
         if len(group) > 1:
             # The group counts as one payee: its copies' probabilities add up, as if its utility
             # were log(sum of exp(utility)) — the extra term makes the explanation sum to the score.
@@ -991,7 +999,9 @@ class SupplierIndex:
         name = self.entries[candidate.supplier_id].supplier.name
         return candidate.supplier_id, name, round(probability, 4)
 
-    def _view(self, candidate: Candidate, probability: float) -> CandidateView:
+    def _view(
+        self, candidate: Candidate, probability: float, explain: Callable[[tuple[float, ...]], tuple[Evidence, ...]]
+    ) -> CandidateView:
         supplier = self.entries[candidate.supplier_id].supplier
         return CandidateView(
             supplier_id=supplier.supplier_id,
@@ -999,7 +1009,7 @@ class SupplierIndex:
             probability=round(probability, 4),
             city=supplier.city,
             state=supplier.state,
-            evidence=F.evidence(self.weights, candidate.features),
+            evidence=explain(candidate.features),
         )
 
 

@@ -55,6 +55,16 @@ def test_an_alias_decides_the_match_and_the_result_leaves_review(index) -> None:
     assert matched.outcome["method"] == "reviewer" and matched.outcome["decision_id"] == alias.decision_id
 
 
+def test_a_decided_match_is_versioned_as_decided(index) -> None:
+    # The matcher's block comes from the match cache with its JSON; the decision makes another block.
+    before = result_for(payee("1"), index)
+    alias = decide("alias", result=before, supplier_id=before.match.runner_up.supplier_id, supplier_name="AMERICAN LEGION")
+    for decided in (alias, decide("no_match", result=before)):
+        after = result_for(payee("2"), index, DecisionTable([decided]))
+        assert after.match.json_bytes == after.match.model_dump_json().encode() != before.match.json_bytes
+        assert after.result_version != before.result_version
+
+
 def test_scope_decides_where_a_decision_applies(index) -> None:
     base = result_for(payee("1"), index)
     alias = decide("alias", result=base, supplier_id="EIN237026064")

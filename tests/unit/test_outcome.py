@@ -15,7 +15,7 @@ from domain.outcome import (
     raw_record_outcome,
     stage_failure_outcome,
 )
-from domain.pipeline import Rejection, Thresholds, current_versions, matched
+from domain.pipeline import Rejection, Thresholds, current_versions, match_block, matched
 from domain.suppliers import Supplier
 from schemas.events import AuditEvent, DeadLetter, EnrichedPayee, PayeeRecord, SourcePosition
 
@@ -132,7 +132,9 @@ def test_the_match_cache_keeps_apart_what_the_matcher_tells_apart():
                 country=record.country, default_state=default_state, default_country=default_country,
                 address_lines=record.address_lines,
             )
-            assert matched(index, record, default_state, default_country) == direct
+            kept = matched(index, record, default_state, default_country)
+            assert kept.block == match_block(direct)
+            assert (kept.supplier_category, kept.supplier_code) == (direct.supplier_category, direct.supplier_code)
             seen.add((direct.supplier_id, direct.decision))
     assert {("AZ1", "matched"), ("NY1", "matched")} <= seen  # the records do tell the namesakes apart
 
