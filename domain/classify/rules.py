@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -124,6 +124,12 @@ def _correct_typo(token: str, names: NameFrequencies) -> str | None:
     """The keyword a misspelt token stands for (one insertion, deletion or substitution away), if unique."""
     if len(token) < _FUZZY_MIN_LENGTH or not token.isalpha() or names.is_name(token):
         return None
+    return _keyword_one_edit_from(token)
+
+
+# Pure in the token, and a payment file's names share most of their words.
+@lru_cache(maxsize=1 << 16)
+def _keyword_one_edit_from(token: str) -> str | None:
     index = _fuzzy_index()
     candidates: set[str] = set(index.get(token, ()))
     for cut in range(len(token)):
@@ -160,6 +166,11 @@ def _normalise_tokens(tokens: tuple[str, ...], names: NameFrequencies) -> tuple[
 def _looks_like_brand_word(token: str, names: NameFrequencies) -> bool:
     if len(token) < 6 or not token.isalpha() or names.is_name(token):
         return False
+    return _shaped_like_organisation_words(token)
+
+
+@lru_cache(maxsize=1 << 16)
+def _shaped_like_organisation_words(token: str) -> bool:
     return any(
         token.endswith(end) and len(token) >= len(end) + 3 for end in lexicon.ORGANISATION_WORD_ENDINGS
     ) or any(
