@@ -66,12 +66,12 @@ class OutputRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+    # Bytes this record takes in a produce request (the core and the delivery layer both check it).
+    size: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def size(self) -> int:
-        """Bytes this record takes in a produce request."""
+    def __post_init__(self) -> None:
         header_bytes = sum(len(name) + len(value) for name, value in self.headers)
-        return len(self.key or b"") + len(self.value) + header_bytes + RECORD_OVERHEAD_BYTES
+        object.__setattr__(self, "size", len(self.key or b"") + len(self.value) + header_bytes + RECORD_OVERHEAD_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
