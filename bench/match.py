@@ -52,6 +52,7 @@ from domain.address import street_key  # noqa: E402
 from domain.matching import snapshot as snapshot_io  # noqa: E402
 from domain.matching import (  # noqa: E402
     FEATURES,
+    WEIGHTS,
     Location,
     MatchResult,
     QueryPlace,
@@ -706,13 +707,10 @@ def open_world_examples(
 
 
 def registration(supplier: Supplier) -> tuple[str, ...]:
-    """What tells one registration of an organisation from another (not from a re-registration),
-    as the matcher sees it: a company registered with no town, state or ZIP is one organisation
-    at any of its offices."""
-    placed = bool(supplier.city or supplier.state or supplier.postal_code)
-    office = supplier.address.upper() if placed or supplier.category != "business" else ""
+    """What tells one registration of an organisation from another (not from a re-registration)."""
     return (normalize_name(supplier.name).key, supplier.city.upper(), supplier.state.upper(),
-            supplier.postal_code, supplier.category, supplier.country, office, supplier.alt_name.upper())
+            supplier.postal_code, supplier.category, supplier.country, supplier.address.upper(),
+            supplier.alt_name.upper())
 
 
 # One query for fitting: distinct feature vectors with their counts, and the truth's vector.
@@ -783,10 +781,11 @@ FOR_ONLY = frozenset({
 
 
 def fit_softmax(
-    groups: list[Group], start: list[float], l2: float, iterations: int = 40, held: frozenset[int] = frozenset()
+    groups: list[Group], start: list[float], l2: float, iterations: int = 40, held: frozenset[int] = frozenset(),
+    kept: frozenset[int] = frozenset(),
 ) -> list[float]:
     """Damped Newton's method for the conditional logit with a "none" option at utility 0;
-    the weights at the ``held`` positions stay at 0."""
+    the weights at the ``held`` positions stay at 0, those at the ``kept`` ones at ``start``."""
     size = len(FEATURES)
     weights = [0.0 if i in held else w for i, w in enumerate(start)]
     current = log_likelihood(groups, weights, l2)
@@ -811,7 +810,7 @@ def fit_softmax(
                 for j in range(size):
                     hessian[i][j] -= mean[i] * mean[j]
                 gradient[i] += (truth[i] if truth else 0.0) - mean[i]
-        for i in held:  # no step there
+        for i in held | kept:  # no step there
             gradient[i] = 0.0
             for j in range(size):
                 hessian[i][j] = hessian[j][i] = 0.0
@@ -895,18 +894,22 @@ def calibrate(args: argparse.Namespace) -> None:
         *open_world_split(suppliers, salt=args.seed), args.synthetic // 2, random.Random(args.seed + 1),
         frozenset(index.name_suppliers),
     )
-    weights = [0.0] * len(FEATURES)
+    # --only: fit the named weights alone, every other one kept as it is (a feature added to a
+    # fitted model); otherwise fit all from zero.
+    only = {FEATURES.index(name) for name in args.only}
+    weights = list(WEIGHTS) if only else [0.0] * len(FEATURES)
+    kept = frozenset(i for i in range(len(FEATURES)) if only and i not in only)
     held: frozenset[int] = frozenset()
     for round_number in range(3):  # which name of a supplier is scored depends on the weights: refit
         groups = feature_groups(index, fitting)
-        weights = fit_softmax(groups, weights, l2=args.l2, held=held)
+        weights = fit_softmax(groups, weights, l2=args.l2, held=held, kept=kept)
         wrong_sign = {
             i for i, name in enumerate(FEATURES)
             if (name in AGAINST_ONLY and weights[i] > 0) or (name in FOR_ONLY and weights[i] < 0)
         }
         held |= wrong_sign
         if wrong_sign:
-            weights = fit_softmax(groups, weights, l2=args.l2, held=held)
+            weights = fit_softmax(groups, weights, l2=args.l2, held=held, kept=kept)
         index.weights = tuple(weights)
         print(f"round {round_number + 1}: fitted on {len(groups):,} open-world queries; held at 0: "
               f"{sorted(FEATURES[i] for i in held)}", flush=True)
@@ -961,6 +964,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--synthetic", type=int, default=10000, help="open-world queries (fitting and evaluation)")
     parser.add_argument("--open-world-seed", type=int, default=1007, help="draw of the evaluated open world")
     parser.add_argument("--l2", type=float, default=1.0, help="ridge penalty of the calibration fit")
+    parser.add_argument("--only", nargs="+", default=[], choices=FEATURES, metavar="FEATURE",
+                        help="with --calibrate: fit these weights alone, keep the others")
     parser.add_argument("--write-slice", action="store_true", help="write the open-world slice of tests/fixtures")
     parser.add_argument("--slice", type=int, default=600, help="payees in that slice")
     args = parser.parse_args(argv)

@@ -152,8 +152,8 @@ US_STATE_NAME_WORDS = frozenset(word for name in US_STATES.values() for word in 
 
 # Words naming a kind of organisation affiliated with another but a different entity: on one
 # side of a pair of names only, they say "the company's foundation", "its employees' credit
-# union", "the national body's state chapter", "its political action committee", "its advocacy
-# fund" (a campaign file pays those) — not the same payee.
+# union", "the national body's state chapter", "its political action committee" (or a school's
+# parent advisory council), "its advocacy fund" (campaign files pay those) — not the same payee.
 AFFILIATED_BODY_WORDS = frozenset(
     "FOUNDATION FOUNDATIONS CREDIT FCU EMPLOYEES EMPLOYEE RETIREES AUXILIARY ALUMNI CHAPTER POST LOCAL "
     "BOOSTER BOOSTERS PTA PTO PTSA PTSO CLUB LODGE FRIENDS ENDOWMENT SCHOLARSHIP GUILD VOLUNTEERS "

@@ -144,7 +144,9 @@ class SupplierIndexService(Service):
             while not self.should_stop:
                 batches = await consumer.getmany(timeout_ms=200)
                 slice_started = time.monotonic()
-                with gc_paused():  # a batch of changes is a bulk load (index.upsert_many)
+                # A batch of changes is a bulk load (index.upsert_many). The pause spans the
+                # yields below: other tasks run a few milliseconds without cyclic collection.
+                with gc_paused():
                     for tp, records in batches.items():
                         for record in records:
                             if not apply_change(self.index, record.key, record.value):

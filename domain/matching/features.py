@@ -62,7 +62,7 @@ FEATURES = (
 # Fitted by bench/match.py --calibrate on the synthetic open world (see bench/match.py); order as FEATURES.
 WEIGHTS = (
     -5.6523, 3.1708, 0.0000, 4.2787, -0.8800, 1.0140, -1.8392, -0.5478, -2.1251, -2.0812, -2.0247, -2.9922,
-    0.0000, -3.3680, -4.5983, -3.5600, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774,
+    0.0000, -3.3680, -4.5983, -1.5230, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774,
     -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223, 2.7270,
     -1.7382, 0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
 )
@@ -346,6 +346,8 @@ def token_credit(token: str, other: str, cut: bool) -> float:
     """How far ``other`` counts as ``token``: same word, cut by truncation, misspelt, abbreviated."""
     if token == other or cut and (token.startswith(other) or other.startswith(token)):
         return 1.0
+    if _plural_of(token, other):
+        return 0.8
     if (
         len(token) >= MIN_TYPO_TOKEN
         and len(other) >= MIN_TYPO_TOKEN
@@ -372,9 +374,13 @@ def real_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
 
 
 def _plural_of(a: str, b: str) -> bool:
-    """SYSTEM / SYSTEMS, TOOL / TOOLS: one word, singular and plural."""
+    """SYSTEM / SYSTEMS, BOX / BOXES, TECHNOLOGY / TECHNOLOGIES: one word, singular and plural."""
     shorter, longer = sorted((a, b), key=len)
-    return longer == shorter + "S"
+    if longer == shorter + "S":
+        return True
+    if longer == shorter + "ES":  # BOXES, CHURCHES; not WAR / WARES
+        return shorter.endswith(("S", "X", "Z", "CH", "SH"))
+    return shorter.endswith("Y") and longer == shorter[:-1] + "IES"
 
 
 def invented_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
@@ -622,7 +628,7 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
     ):
         if named[feature]:
             parts.append(text)
-    if named["word_swapped"]:
+    if named["word_swapped"] or named["words_substituted"] >= WORD_SHARE_MENTIONED:
         parts.append("each name has a word the other lacks")
     elif named["payee_words_unmatched"] >= WORD_SHARE_MENTIONED:
         parts.append("the payee has words the name lacks")

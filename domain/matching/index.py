@@ -868,7 +868,7 @@ class SupplierIndex:
         no abbreviation of FAIRLEA when the payee has FIRE too."""
         total = found = unmatched = 0.0
         present = set(other)
-        unused = [candidate for candidate in other if candidate not in tokens]
+        unused = list((Counter(other) - Counter(tokens)).elements())
         last = other[-1] if other else None
         for position, token in enumerate(tokens):
             weight = self._idf(token)
@@ -879,7 +879,7 @@ class SupplierIndex:
             cut = truncated and position == len(tokens) - 1
             credit = max(
                 (
-                    F.token_credit(token, candidate, cut or (truncated and candidate is last))
+                    F.token_credit(token, candidate, cut or (truncated and candidate == last))
                     for candidate in unused
                 ),
                 default=0.0,
@@ -987,18 +987,14 @@ class SupplierIndex:
     @staticmethod
     def _same_registration(entry: Entry, other: Entry) -> bool:
         """Registered again, not a namesake: same place, kind of body, country, address and second
-        name (never two chapters). A company registered with no town, state or ZIP (a registry of
-        manufacturers' identifiers) holds one entry per block it bought, each at the office that
-        asked: there the address may differ."""
+        name (a manufacturer's several registry entries at one office; never two chapters, nor two
+        firms of one name whose registry rows give their towns only inside the address)."""
         a, b = entry.supplier, other.supplier
         return (
             entry.location == other.location
             and entry.kind.category == other.kind.category
             and entry.kind.country == other.kind.country
-            and (
-                a.address.upper() == b.address.upper()
-                or (entry.kind.category == "business" and not entry.location)
-            )
+            and a.address.upper() == b.address.upper()
             and a.alt_name.upper() == b.alt_name.upper()
         )
 

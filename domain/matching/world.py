@@ -54,11 +54,24 @@ def is_common_surname(token: str) -> bool:
 
 
 def is_common_first_name(token: str) -> bool:
-    return name_frequencies().first_frequency(token) >= COMMON_SURNAME_SHARE
+    share = name_frequencies().first_frequency(token)
+    return share >= COMMON_SURNAME_SHARE and _a_name_more_than_a_word(token, share)
 
 
 def is_surname(token: str) -> bool:
-    return name_frequencies().last_frequency(token) > 0.0
+    """A census surname that is a name rather than an everyday word: CLARK, JONES, HILL, not
+    CHURCH, POWER, BANK, PARK or SONS (census surnames too, but far more often words)."""
+    share = name_frequencies().last_frequency(token)
+    return share > 0.0 and _a_name_more_than_a_word(token, share)
+
+
+# People carry a name this many times more often than English text uses it as a word.
+NAME_OVER_WORD = 10.0
+
+
+def _a_name_more_than_a_word(token: str, share_percent: float) -> bool:
+    word = zipf(token)
+    return not word or share_percent / 100.0 >= NAME_OVER_WORD * 10.0 ** (word - 9.0)
 
 
 def commonness(tokens: tuple[str, ...] | list[str], distinctive: frozenset[str] = frozenset()) -> float:
