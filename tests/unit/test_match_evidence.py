@@ -72,6 +72,7 @@ def test_an_affiliated_bodys_word_on_one_side_only():
     # A company's political action committee and a body's advocacy fund, paid from campaign files.
     assert F.affiliated_body(["NORTHWIND", "TRADERS", "PAC"], ["NORTHWIND", "TRADERS"])
     assert F.affiliated_body(["PLANNED", "PARENTHOOD", "ADVOCACY", "FUND"], ["PLANNED", "PARENTHOOD"])
+    assert F.affiliated_body(["NORTHWIND", "TRADERS", "POLITICAL", "COMMITTEE"], ["NORTHWIND", "TRADERS"])
     assert not F.affiliated_body(["ACME", "FOUNDATION"], ["ACME", "FOUNDATION"])
     assert not F.affiliated_body(["ACME", "TOOLS"], ["ACME", "TOOL"])
 
@@ -597,3 +598,24 @@ def test_a_payee_likely_one_of_several_suppliers_goes_to_review_not_none():
     assert "candidates are together" in result.reason
     assert "GOV61321363" in {view.supplier_id for view in result.candidates}  # Orange County, CA
     assert index.match("Harborview Tool And Die", city="Santa Ana", state="CA").decision == "none"
+
+
+def test_a_bulk_load_pauses_cyclic_collection_and_always_resumes_it():
+    import gc
+
+    from domain.matching import gc_paused
+
+    assert gc.isenabled()
+    index = SupplierIndex()
+    seen = []
+
+    def suppliers():
+        for n in range(3):
+            seen.append(gc.isenabled())
+            yield holder(f"B{n}", f"QUORVANTIX {n}")
+
+    index.upsert_many(suppliers())
+    assert seen == [False, False, False] and gc.isenabled() and len(index) == 3
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a bad row")
+    assert gc.isenabled()
