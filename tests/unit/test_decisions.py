@@ -59,7 +59,10 @@ def test_a_decided_match_is_versioned_as_decided(index) -> None:
     # The matcher's block comes from the match cache with its JSON; the decision makes another block.
     before = result_for(payee("1"), index)
     alias = decide("alias", result=before, supplier_id=before.match.runner_up.supplier_id, supplier_name="AMERICAN LEGION")
-    for decided in (alias, decide("no_match", result=before)):
+    # Excluding a candidate that is not the best changes the candidates alone: still another version.
+    others = [c.supplier_id for c in before.match.candidates if c.supplier_id != before.match.supplier_id]
+    exclusion = decide("exclude", result=before, supplier_id=others[-1])
+    for decided in (alias, decide("no_match", result=before), exclusion):
         after = result_for(payee("2"), index, DecisionTable([decided]))
         assert after.match.json_bytes == after.match.model_dump_json().encode() != before.match.json_bytes
         assert after.result_version != before.result_version
