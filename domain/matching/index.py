@@ -938,13 +938,12 @@ class SupplierIndex:
         match_type: MatchType = "exact" if top.features[_EXACT] else "fuzzy"
         margin = score - (runner[1] if runner else 0.0)
         explained = explain(top.features)
+        registered = ""
         if len(group) > 1:
             # The group counts as one payee: its copies' probabilities add up, as if its utility
             # were log(sum of exp(utility)) — the extra term makes the explanation sum to the score.
             copies = math.log(math.fsum(math.exp(member.utility - top.utility) for member, _ in group))
             explained += (Evidence("registered_copies", float(len(group)), round(copies, 4)),)
-        registered = ""
-        if len(group) > 1:
             registered = f"; one organisation registered {len(group)} times, the lowest id stands for it"
         if score >= self.match_threshold and margin >= self.ambiguity_margin:
             reason = F.why(top.features, place) + registered
