@@ -31,11 +31,10 @@ _LONG_LEGAL_FORMS = tuple(
     (spelling, canonical) for spelling, canonical in LEGAL_SUFFIXES.items() if len(spelling) > _MIN_CUT_SUFFIX
 )
 _LONG_LEGAL_FORMS_BY_INITIAL: dict[str, list[tuple[str, str]]] = {}
-for _spelling, _canonical in _LONG_LEGAL_FORMS:
-    _LONG_LEGAL_FORMS_BY_INITIAL.setdefault(_spelling[0], []).append((_spelling, _canonical))
 # Every beginning of a long spelling a cut name may end in, and the form of the first spelling it begins.
 _CUT_LEGAL_FORMS: dict[str, str] = {}
 for _spelling, _canonical in _LONG_LEGAL_FORMS:
+    _LONG_LEGAL_FORMS_BY_INITIAL.setdefault(_spelling[0], []).append((_spelling, _canonical))
     for _end in range(_MIN_CUT_SUFFIX_IN_CUT_NAME, len(_spelling) + 1):
         _CUT_LEGAL_FORMS.setdefault(_spelling[:_end], _canonical)
 
