@@ -96,15 +96,14 @@ def _clean(text: object) -> str:
 
 
 def _split_lines(lines: Sequence[str] | str | None) -> list[str]:
-    """Address lines as comma-free parts: "ATTN AP, 500 W MADISON" is two parts, and so is
-    "360 FRANKLIN ST | WORCESTER MA 01615" (a registry's lines joined by bars)."""
+    """Address lines as comma-free parts: "ATTN AP, 500 W MADISON" is two parts."""
     if lines is None:
         return []
     raw = [lines] if isinstance(lines, str) else list(lines)
     parts = []
     for line in raw:
         for physical in str(line).splitlines():
-            parts.extend(part.strip() for part in physical.replace("|", ",").split(","))
+            parts.extend(part.strip() for part in physical.split(","))
     return [part for part in parts if part]
 
 
