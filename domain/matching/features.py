@@ -376,8 +376,10 @@ def real_word_edit(query_tokens: list[str], name_tokens: list[str]) -> bool:
 def _plural_of(a: str, b: str) -> bool:
     """SYSTEM / SYSTEMS, BOX / BOXES, TECHNOLOGY / TECHNOLOGIES: one word, singular and plural."""
     shorter, longer = sorted((a, b), key=len)
+    if len(shorter) < 3:  # U / US, I / IS: other words
+        return False
     if longer == shorter + "S":
-        return True
+        return not shorter.endswith("S")  # BAS / BASS, PRES / PRESS: other words
     if longer == shorter + "ES":  # BOXES, CHURCHES; not WAR / WARES
         return shorter.endswith(("S", "X", "Z", "CH", "SH"))
     return shorter.endswith("Y") and longer == shorter[:-1] + "IES"

@@ -65,13 +65,19 @@ def is_surname(token: str) -> bool:
     return share > 0.0 and _a_name_more_than_a_word(token, share)
 
 
-# People carry a name this many times more often than English text uses it as a word.
+# People carry a name this many times more often than English text uses it as a word ...
 NAME_OVER_WORD = 10.0
+# ... or at least this share (percent): WHITE, YOUNG, BILL are names whatever else they are.
+NAME_WHATEVER_THE_WORD_SHARE = 0.05
 
 
 def _a_name_more_than_a_word(token: str, share_percent: float) -> bool:
     word = zipf(token)
-    return not word or share_percent / 100.0 >= NAME_OVER_WORD * 10.0 ** (word - 9.0)
+    return (
+        not word
+        or share_percent >= NAME_WHATEVER_THE_WORD_SHARE
+        or share_percent / 100.0 >= NAME_OVER_WORD * 10.0 ** (word - 9.0)
+    )
 
 
 def commonness(tokens: tuple[str, ...] | list[str], distinctive: frozenset[str] = frozenset()) -> float:
