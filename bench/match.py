@@ -48,7 +48,7 @@ import names as person_names  # noqa: E402
 from rapidfuzz import fuzz, process, utils  # noqa: E402
 from scourgify.address_constants import DIRECTIONAL_REPLACEMENTS, STREET_TYPE_ABBREVIATIONS  # noqa: E402
 
-from domain.address import street_key  # noqa: E402
+from domain.address import registered_place, street_key  # noqa: E402
 from domain.matching import snapshot as snapshot_io  # noqa: E402
 from domain.matching import (  # noqa: E402
     FEATURES,
@@ -402,14 +402,15 @@ def located(
 ) -> tuple[dict[str, str | None], bool]:
     """The place fields a payee of ``supplier`` has, and whether it is elsewhere than registered."""
     pattern = rng.choices(("none", "state", "city", "city+state", "all"), weights=(30, 25, 10, 20, 15))[0]
-    city, state = supplier.city, supplier.state
+    registered = registered_place(supplier)
+    city, state = registered.city, registered.state
     elsewhere = rng.random() < moved  # payee's address differs from the registered one
     if elsewhere:
         city, state = rng.choice(other_cities)
     return {
         "city": noisy_city(city, rng) if city and ("city" in pattern or pattern == "all") else None,
         "state": state if "state" in pattern or pattern == "all" else None,
-        "postal_code": supplier.postal_code if pattern == "all" else None,
+        "postal_code": registered.postal_code if pattern == "all" else None,
     }, elsewhere
 
 
@@ -499,6 +500,7 @@ def open_world_split(suppliers: list[Supplier], salt: int) -> tuple[list[Supplie
 CATEGORIES = ("business", "government", "nonprofit")
 PAYEE_CATEGORY_MIX = (35, 35, 30)
 US_VENDOR_SHARE = 0.85
+COMPANY_PAID_ELSEWHERE = 0.25
 COMMERCE = (
     "PLUMBING", "LANDSCAPING", "CONSULTING", "ELECTRIC", "COFFEE", "AUTO REPAIR", "ROOFING", "CATERING",
     "BAKERY", "TOWING", "PRINTING", "CLEANING SERVICES", "PEST CONTROL", "FLOORING", "GRILL", "TACOS",
@@ -609,7 +611,7 @@ def open_world_examples(
     sample = rng.sample(indexed, min(50_000, len(indexed)))
     all_names = [supplier.name for supplier in sample]
     cities = [(supplier.city, supplier.state) for supplier in sample if supplier.city]
-    streets = [supplier.address for supplier in sample if supplier.address[:1].isdigit()]
+    streets = [address for supplier in sample if (address := registered_place(supplier).address)[:1].isdigit()]
     words = sorted({word for name in all_names[:5000] for word in name.upper().split() if word.isalpha()})
     vocabulary: dict[int, list[str]] = {}
     for word in sorted({w for name in all_names for w in name.upper().split()}):
@@ -638,9 +640,12 @@ def open_world_examples(
             category = "us_business"  # a US payment file pays US companies, seldom foreign ones
         supplier = rng.choice((by_category_indexed if is_present else by_category_absent)[category])
         truth = supplier.supplier_id if is_present else None
-        moved = 0.5 if HolderKind.of(supplier, normalize_name(supplier.name)).national else 0.05
+        # Paid away from the registered place: a national body at its regional offices; a
+        # company at branches and remit-to boxes as well as at its head office; a local body seldom.
+        national = HolderKind.of(supplier, normalize_name(supplier.name)).national
+        moved = 0.5 if national else COMPANY_PAID_ELSEWHERE if supplier.category == "business" else 0.05
         place, elsewhere = located(supplier, cities, rng, moved)
-        own_address = "" if elsewhere else supplier.address  # elsewhere: at an address of its own
+        own_address = "" if elsewhere else registered_place(supplier).address  # elsewhere: at an address of its own
         if kind == "person":
             city, state = rng.choice(cities)
             name = _person_name(rng)
@@ -707,10 +712,12 @@ def open_world_examples(
 
 
 def registration(supplier: Supplier) -> tuple[str, ...]:
-    """What tells one registration of an organisation from another (not from a re-registration)."""
-    return (normalize_name(supplier.name).key, supplier.city.upper(), supplier.state.upper(),
-            supplier.postal_code, supplier.category, supplier.country, supplier.address.upper(),
-            supplier.alt_name.upper())
+    """What tells one registration of an organisation from another (not from a re-registration):
+    a company's rows in one town and ZIP are one office, however its street is spelt."""
+    place = registered_place(supplier)
+    office = "" if supplier.category == "business" and place.postal_code else supplier.address.upper()
+    return (normalize_name(supplier.name).key, place.city.upper(), place.state.upper(),
+            place.postal_code, supplier.category, supplier.country, office, supplier.alt_name.upper())
 
 
 # One query for fitting: distinct feature vectors with their counts, and the truth's vector.
@@ -766,7 +773,8 @@ AGAINST_ONLY = frozenset({
     "real_word_edit", "invented_word_edit", "affiliated_body", "descriptor_dropped", "words_substituted",
     "payee_words_unmatched", "word_swapped",
     "legal_form_conflict", "kind_conflict",
-    "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "country_conflicts",
+    "state_conflicts", "city_conflicts", "postal_conflicts", "national_place_conflict", "company_place_conflict",
+    "country_conflicts",
     "default_place_conflicts", "local_nonprofit_unplaced", "local_government_unplaced", "common_name_nonprofit",
     "common_name_government", "common_name_business", "log_namesakes_unplaced", "log_namesakes_state_pinned",
     "short_name", "ends_in_joiner", "street_conflicts",

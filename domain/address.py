@@ -33,6 +33,7 @@ from scourgify.address_constants import (
 )
 from scourgify.normalize import normalize_addr_str
 
+from domain.suppliers import Supplier
 from domain.vocabulary import US_COUNTRY_NAMES
 
 AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
@@ -165,6 +166,50 @@ def _city_state_zip(text: str) -> dict[str, str]:
     except usaddress.RepeatedLabelError:
         return {}
     return {label: tagged[label] for label in ("PlaceName", "StateName", "ZipCode") if label in tagged}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredPlace:
+    """Where a supplier is registered: its address lines and its town, state and ZIP."""
+
+    address: str
+    city: str
+    state: str
+    postal_code: str
+
+
+# A device makers' registry row has no town, state or ZIP fields: its address ends in the town
+# line after a bar ("1 Infinite Loop | Cupertino CA 95014").
+_TOWN_LINE_BAR = " | "
+
+
+def registered_place(supplier: Supplier) -> RegisteredPlace:
+    """The supplier's own place fields; or, when it has none and its US address ends in a town
+    line after a bar, the street before the bar and the town, state and ZIP of that line. A line
+    without a US state leaves the row as it is: with no place that could conflict with a payee's,
+    its bare street would agree with the same street in any town."""
+    if not (supplier.city or supplier.state or supplier.postal_code) and _TOWN_LINE_BAR in supplier.address:
+        street, _, line = supplier.address.rpartition(_TOWN_LINE_BAR)
+        town = _town_line(line) if _country_code(supplier.country) == "US" else None
+        if town:
+            return RegisteredPlace(street.strip(), *town)
+    return RegisteredPlace(supplier.address, supplier.city, supplier.state, supplier.postal_code)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)  # a maker's registry rows repeat its town line
+def _town_line(line: str) -> tuple[str, str, str] | None:
+    """(town, state, ZIP) of a US town line; None without a US state."""
+    try:
+        parts = _city_state_zip(line)
+    except Exception:  # the tagger's own failure on odd text: the row keeps its fields
+        return None
+    state = _state_code(parts.get("StateName"))
+    if state not in US_STATE_CODES:
+        return None
+    city = _clean(parts.get("PlaceName"))
+    if _state_code(city) in US_STATE_CODES:
+        city = ""  # "SUGAR LAND TEXAS 77478" tagged as a town called TEXAS
+    return city, state, _zip_parts(parts.get("ZipCode"))[0] or ""
 
 
 def parse_address(

@@ -54,7 +54,7 @@ FEATURES = (
     "common_name_nonprofit", "common_name_government", "common_name_business",
     # of the places (the street per supplier, the rest shared by namesakes at one place)
     "state_agrees", "state_conflicts", "city_agrees", "city_conflicts", "postal_agrees", "postal_conflicts",
-    "national_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
+    "national_place_conflict", "company_place_conflict", "country_conflicts", "default_place_agrees", "default_place_conflicts",
     "local_nonprofit_unplaced", "local_government_unplaced", "street_agrees", "street_conflicts",
     # of the query
     "query_information", "log_namesakes_unplaced", "log_namesakes_state_pinned", "short_name", "ends_in_joiner",
@@ -63,8 +63,8 @@ FEATURES = (
 WEIGHTS = (
     -5.6523, 3.1708, 0.0000, 4.2787, -0.8800, 1.0140, -1.8392, -0.5478, -2.1251, -2.0812, -2.0247, -2.9922,
     0.0000, -3.3680, -4.5983, -1.5230, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774,
-    -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223, 2.7270,
-    -1.7382, 0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
+    -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -1.2573, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223,
+    2.7270, -1.7382, 0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
 PLACE_START = FEATURES.index("state_agrees")
@@ -257,14 +257,18 @@ class HolderKind(NamedTuple):
     national: bool  # one body nationwide: its registered place is a head office
 
     @classmethod
-    def of(cls, supplier: Supplier, name: NormalizedName) -> HolderKind:
+    def of(cls, supplier: Supplier, name: NormalizedName, state: str | None = None) -> HolderKind:
+        """``state``: where the supplier is registered when its own field does not say
+        (``domain.address.registered_place``)."""
         national = supplier.code in _NATIONAL_GOVERNMENT_CODES or (
             supplier.category == "nonprofit"
             and not supplier.alt_name  # a chapter names its chapter there
             and bool(name.tokens)
             and name.tokens[0] in NATIONAL_BODY_WORDS
         )
-        return _holder_kind(supplier.category, supplier.country, supplier.state, name.legal_suffixes, national)
+        return _holder_kind(
+            supplier.category, supplier.country, state or supplier.state, name.legal_suffixes, national
+        )
 
 
 # A few hundred kinds among 350k suppliers: each derived once (an index build asks for every supplier's).
@@ -470,12 +474,22 @@ def place_features(
         # be a namesake affiliate, which the fitted weight of the conflict says how often.
         values[1] = values[3] = values[5] = 0.0
         national_conflict = 0.0 if holder.category == "government" else 1.0
+    company_conflict = 0.0
+    if holder.category == "business" and (values[1] or values[3] or values[5]):
+        # A company's registered place is its head office, and it is paid at branches and
+        # remit-to boxes too: one term, whose fitted weight says how often a company paid
+        # elsewhere is another company of the name.
+        values[1] = values[3] = values[5] = 0.0
+        company_conflict = 1.0
     country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0
     if not query.location.state and (not query.country or query.country_from_name):
         if query.default_state and location.state:
             same_state = query.default_state == location.state
-            default_agrees, default_conflicts = float(same_state), float(not same_state and not holder.national)
+            # A company's registered place is its head office, and a source pays companies of
+            # every state: only a local body in another state than the source's is against.
+            default_agrees = float(same_state)
+            default_conflicts = float(not same_state and not holder.national and holder.category != "business")
         elif not query.country and countries_differ(query.default_country, holder.country):
             # A country the name gives is compared above: the source's default is for silent names.
             default_conflicts = 1.0
@@ -490,7 +504,7 @@ def place_features(
         elif holder.category == "government":
             local_government = name_commonness
     return (
-        *values, national_conflict, country_conflicts, default_agrees, default_conflicts,
+        *values, national_conflict, company_conflict, country_conflicts, default_agrees, default_conflicts,
         local_nonprofit, local_government, street_agrees, street_conflicts,
     )
 
@@ -626,6 +640,7 @@ def why(features: tuple[float, ...], place: QueryPlace) -> str:
         ("country_conflicts", "countries differ"),
         ("street_conflicts", "street differs"),
         ("national_place_conflict", "national body paid elsewhere"),
+        ("company_place_conflict", "company paid away from its registered place"),
         ("local_nonprofit_unplaced", "nothing places the payee; local nonprofit with an everyday name"),
     ):
         if named[feature]:

@@ -52,7 +52,7 @@ from typing import Literal, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from domain.address import Agreement, street_agreement, street_key
+from domain.address import Agreement, registered_place, street_agreement, street_key
 from domain.matching import features as F
 from domain.matching.features import (
     FEATURES,
@@ -353,14 +353,15 @@ _street = functools.lru_cache(maxsize=1 << 16)(lambda address: shared_street(str
 
 def make_entry(supplier: Supplier) -> Entry:
     main = normalize_name(supplier.name)
-    kind = HolderKind.of(supplier, main)
+    place = registered_place(supplier)
+    kind = HolderKind.of(supplier, main, place.state)
     return Entry(
         supplier=supplier,
         names=_supplier_names(supplier, main),
-        location=_place(supplier.city, supplier.state, supplier.postal_code),
+        location=_place(place.city, place.state, place.postal_code),
         kind=shared_kind(kind),
         digest=supplier_digest(supplier),
-        street=_street(supplier.address),
+        street=_street(place.address),
     )
 
 
@@ -987,13 +988,17 @@ class SupplierIndex:
     def _same_registration(entry: Entry, other: Entry) -> bool:
         """Registered again, not a namesake: same place, kind of body, country, address and second
         name (a manufacturer's several registry entries at one office; never two chapters, nor two
-        firms of one name whose registry rows give their towns only inside the address)."""
+        firms of one name whose registry rows give no town at all). A company's rows in one town
+        and ZIP are one office however its street is spelt ("One Microsoft Way", "1 Microsoft Way")."""
         a, b = entry.supplier, other.supplier
         return (
             entry.location == other.location
             and entry.kind.category == other.kind.category
             and entry.kind.country == other.kind.country
-            and a.address.upper() == b.address.upper()
+            and (
+                a.address.upper() == b.address.upper()
+                or (entry.kind.category == "business" and bool(entry.location.postal_code))
+            )
             and a.alt_name.upper() == b.alt_name.upper()
         )
 
@@ -1004,13 +1009,15 @@ class SupplierIndex:
     def _view(
         self, candidate: Candidate, probability: float, explain: Callable[[tuple[float, ...]], tuple[Evidence, ...]]
     ) -> CandidateView:
-        supplier = self.entries[candidate.supplier_id].supplier
+        entry = self.entries[candidate.supplier_id]
+        supplier = entry.supplier
         return CandidateView(
             supplier_id=supplier.supplier_id,
             supplier_name=supplier.name,
             probability=round(probability, 4),
-            city=supplier.city,
-            state=supplier.state,
+            # A registry row's town and state come from its address (``registered_place``).
+            city=supplier.city or entry.location.city,
+            state=supplier.state or entry.location.state,
             evidence=explain(candidate.features),
         )
 

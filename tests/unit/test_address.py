@@ -11,6 +11,7 @@ from domain.address import (
     address_key,
     compare_addresses,
     parse_address,
+    registered_place,
     street_agreement,
     street_key,
     supplier_address_key,
@@ -178,3 +179,36 @@ def test_the_pipeline_matches_on_the_records_street():
     placed = enrich(PayeeRecord(source_record_id="1", address_lines=["1200 Berry Boulevard"], **fields), index)
     assert placed.match.decision == "matched" and placed.match.supplier_id == "N2"
     assert enrich(PayeeRecord(source_record_id="2", **fields), index).match.decision == "ambiguous"
+
+
+@pytest.mark.parametrize(("address", "place"), [
+    ("1 Infinite Loop | Cupertino CA 95014", ("1 Infinite Loop", "CUPERTINO", "CA", "95014")),
+    ("45 Perseverance Way | Hyannis Massachusetts 02601", ("45 Perseverance Way", "HYANNIS", "MA", "02601")),
+    ("INTERNATIONAL INC. | WOODDALE IL 60091-1073", ("INTERNATIONAL INC.", "WOODDALE", "IL", "60091")),
+    ("One Microsoft Way | Redmond Wa. 98052", ("One Microsoft Way", "REDMOND", "WA", "98052")),
+])
+def test_a_registry_rows_town_line_gives_its_place(address, place):
+    supplier = Supplier(supplier_id="OUI1", name="X", address=address, country="US", category="business")
+    found = registered_place(supplier)
+    assert (found.address, found.city, found.state, found.postal_code) == place
+
+
+@pytest.mark.parametrize("supplier", [
+    # No US state in the line: with no place to conflict, the bare street would agree anywhere.
+    Supplier(supplier_id="OUI1", name="X", address="1200 12th Ave S | Seattle 98144", country="US"),
+    Supplier(supplier_id="OUI2", name="X", address="Klingenbergstr 16 | Detmold 32758", country="DE"),
+    # Its own fields stand.
+    Supplier(supplier_id="N1", name="X", address="1 MAIN ST | ROOM 2", city="BOSTON", state="MA", country="US"),
+    Supplier(supplier_id="N2", name="X", address="1 MAIN ST", country="US"),
+])
+def test_a_row_without_a_us_town_line_keeps_its_fields(supplier):
+    found = registered_place(supplier)
+    assert (found.address, found.city, found.state, found.postal_code) == (
+        supplier.address, supplier.city, supplier.state, supplier.postal_code)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_town_line_gives_a_place_or_none(line):
+    found = registered_place(Supplier(supplier_id="OUI1", name="X", address=f"1 MAIN ST | {line}", country="US"))
+    assert found.state == "" or len(found.state) == 2

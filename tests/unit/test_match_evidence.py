@@ -249,6 +249,15 @@ def test_one_organisation_registered_several_times_is_matched_deterministically(
     offices = [holder(f"OUI00{n}", "ZELTRONIX INC", address=f"{n} MAIN ST | TOWN {n} IL") for n in (2, 1)]
     result = index_of(*offices).match("ZELTRONIX INC")
     assert result.decision != "matched" and "registered" not in result.reason
+    # A company's rows in one town and ZIP are one office, its street spelt "One" or "1".
+    spelt = [holder("OUI002", "ZELTRONIX INC", address="One Zeltronix Way | Redmond WA 98052"),
+             holder("OUI001", "ZELTRONIX INC", address="1 Zeltronix Way | REDMOND Wa. 98052")]
+    result = index_of(*spelt).match("ZELTRONIX INC")
+    assert result.decision == "matched" and result.supplier_id == "OUI001" and "registered 2 times" in result.reason
+    # ... and in two towns, two firms.
+    towns = [holder("OUI002", "ZELTRONIX INC", address="1 Zeltronix Way | Redmond WA 98052"),
+             holder("OUI001", "ZELTRONIX INC", address="1 Zeltronix Way | Austin TX 78701")]
+    assert index_of(*towns).match("ZELTRONIX INC").decision != "matched"
     # Chapters are not copies: they differ in place and second name.
     posts = [holder(f"N{n}", "AMERICAN LEGION", "nonprofit", city=f"TOWN {n}", state="AK", alt_name=f"POST {n}")
              for n in range(3)]
@@ -621,3 +630,36 @@ def test_a_bulk_load_pauses_cyclic_collection_and_always_resumes_it():
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("a bad row")
     assert gc.isenabled()
+
+
+def test_a_registry_rows_town_line_is_its_place():
+    maker = holder("OUI1", "QUORVANTIX SYSTEMS INC", address="10300 Energy Dr | Spring TX 77389")
+    others = [holder(f"B{i}", name) for i, name in enumerate(("ACME TOOLS", "NORTHWIND TRADERS", "VELMORIX"))]
+    index = index_of(maker, *others)
+    assert index.entries["OUI1"].location == F.Location.of("SPRING", "TX", "77389")
+    assert index.entries["OUI1"].street == "10300 ENERGY"  # the street alone, without the town line
+    at_home = index.match("QUORVANTIX SYSTEMS INC", city="Spring", state="TX", address_lines="10300 Energy Drive")
+    assert at_home.decision == "matched"
+    assert {"city_agrees", "state_agrees", "street_agrees"} <= set(evidence_of(at_home))
+    assert (at_home.candidates[0].city, at_home.candidates[0].state) == ("SPRING", "TX")  # for the reviewer
+    # Paid in another state: one term for a company away from its head office, never the
+    # state, town and ZIP conflicts of a local body, and never enough alone to match.
+    elsewhere = index.match("QUORVANTIX SYSTEMS INC", city="Phoenix", state="AZ")
+    terms = evidence_of(elsewhere)
+    assert terms["company_place_conflict"] < 0 and "state_conflicts" not in terms and "city_conflicts" not in terms
+    assert elsewhere.score < at_home.score and "company paid away" in elsewhere.reason
+    # A source's default state says nothing against a company of another state.
+    by_default = index.match("QUORVANTIX SYSTEMS INC", default_state="AZ")
+    assert "default_place_conflicts" not in evidence_of(by_default)
+    assert by_default.score == pytest.approx(index.match("QUORVANTIX SYSTEMS INC").score)
+
+
+def test_company_place_conflict_is_for_companies_only():
+    payee = F.QueryPlace.of(F.Location.of("PHOENIX", "AZ", None))
+    company = place_values(payee, F.Location.of("SPRING", "TX", None), "unknown", holder("B1", "ACME TOOLS INC"))
+    assert company["company_place_conflict"] == 1.0 and company["state_conflicts"] == company["city_conflicts"] == 0.0
+    local = holder("N1", "ACME FOOD BANK", category="nonprofit", state="TX")
+    body = place_values(payee, F.Location.of("SPRING", "TX", None), "unknown", local)
+    assert body["company_place_conflict"] == 0.0 and body["state_conflicts"] == 1.0
+    near = place_values(payee, F.Location.of("PHOENIX", "AZ", None), "unknown", holder("B1", "ACME TOOLS INC"))
+    assert near["company_place_conflict"] == 0.0 and near["city_agrees"] == 1.0
