@@ -85,7 +85,7 @@ COMMON_SPELLING_FACTOR = 10
 # the most names ever scored for one query.
 MAX_ANCHORS = 4
 RARE_TOKEN_NAMES = 300
-MAX_SCORED_NAMES = 1500
+MAX_SCORED_NAMES = 1000
 MIN_BLOCKED_SCORE = 60  # a ranking score below this is not the same name
 TOP_NAMES = 8
 TOP_NAMES_SECONDARY = 4  # from each of the other rankings, which mostly agree with WRatio's
