@@ -487,9 +487,14 @@ def place_features(
         if query.default_state and location.state:
             same_state = query.default_state == location.state
             # A company's registered place is its head office, and a source pays companies of
-            # every state: only a local body in another state than the source's is against.
+            # every state: only a local body in another state than the source's is against;
+            # and not where the payee's own town or ZIP agrees, or its name names the state
+            # ("KANSAS MENNONITE MENS CHORUS"): the record is not silent then.
+            placed_otherwise = bool(values[2] or values[4]) or location.state in query.states_in_name
             default_agrees = float(same_state)
-            default_conflicts = float(not same_state and not holder.national and holder.category != "business")
+            default_conflicts = float(
+                not same_state and not placed_otherwise and not holder.national and holder.category != "business"
+            )
         elif not query.country and countries_differ(query.default_country, holder.country):
             # A country the name gives is compared above: the source's default is for silent names.
             default_conflicts = 1.0

@@ -135,6 +135,19 @@ def test_countries_and_default_places():
     # The record's own state wins over the source's default.
     own = place(F.QueryPlace.of(F.Location.of(None, "KS", None), default_state="AZ"), kansas, local)
     assert own["default_place_conflicts"] == 0.0 and own["state_agrees"] == 1.0
+    # ... and so do its own town and ZIP where they agree, with no state given.
+    town = place(F.QueryPlace.of(F.Location.of("BERN", None, None), default_state="AZ"), kansas, local)
+    assert town["default_place_conflicts"] == 0.0 and town["city_agrees"] == 1.0
+    other_town = place(F.QueryPlace.of(F.Location.of("SALINA", None, None), default_state="AZ"), kansas, local)
+    assert other_town["default_place_conflicts"] == 1.0
+    zip_code = place(F.QueryPlace.of(F.Location.of(None, None, "66411"), default_state="AZ"),
+                     F.Location.of("BERN", "KS", "66411"), local)
+    assert zip_code["default_place_conflicts"] == 0.0 and zip_code["postal_agrees"] == 1.0
+    # A name that names the holder's state places the payee there whatever the source's default.
+    chorus = F.QueryPlace.for_payee(normalize_name("KANSAS MENNONITE MENS CHORUS"), nowhere, default_state="NV")
+    assert place(chorus, kansas, local)["default_place_conflicts"] == 0.0
+    choir = F.QueryPlace.for_payee(normalize_name("MENNONITE MENS CHORUS"), nowhere, default_state="NV")
+    assert place(choir, kansas, local)["default_place_conflicts"] == 1.0
 
 
 def test_an_unplaced_payee_against_a_local_body_counts_the_names_commonness():
