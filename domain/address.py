@@ -198,18 +198,32 @@ def registered_place(supplier: Supplier) -> RegisteredPlace:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)  # a maker's registry rows repeat its town line
 def _town_line(line: str) -> tuple[str, str, str] | None:
-    """(town, state, ZIP) of a US town line; None without a US state."""
-    try:
-        parts = _city_state_zip(line)
-    except Exception:  # the tagger's own failure on odd text: the row keeps its fields
-        return None
-    state = _state_code(parts.get("StateName"))
-    if state not in US_STATE_CODES:
-        return None
-    city = _clean(parts.get("PlaceName"))
-    if _state_code(city) in US_STATE_CODES:
-        city = ""  # "SUGAR LAND TEXAS 77478" tagged as a town called TEXAS
-    return city, state, _zip_parts(parts.get("ZipCode"))[0] or ""
+    """(town, state, ZIP) of a US town line, "<town> <state> [<ZIP>]"; None without a US state.
+    Read from the end: a statistical tagger splits "FOND DU LAC WI" and "Logan Twp New Jersey"
+    wrongly. A ZIP alone is no state here: a foreign postal code is often a US ZIP too, and a
+    table of every ZIP would cost the worker 39 MB for the few dozen rows that need it."""
+    words = _clean(line).replace(",", " ").replace(" - ", " ").split()
+    zip5 = ""
+    if words and (found := _ZIP.match(words[-1])):
+        zip5 = found.group(1) if found.group(1) not in _PLACEHOLDER_ZIPS else ""
+        words = words[:-1]
+    state = None
+    while words:  # "CA CA", "NY NEW YORK NY", "CALIFORNIA UNITED STATES": the state, however often
+        tail = next((size for size in (3, 2, 1) if size <= len(words) and _names_place(words[-size:], state)), 0)
+        if not tail:
+            break
+        named = _state_code(" ".join(words[-tail:]))
+        state = state or (named if named in US_STATE_CODES else None)
+        words = words[:-tail]
+    return (" ".join(words), state, zip5) if state else None
+
+
+def _names_place(words: list[str], state: str | None) -> bool:
+    """Whether these words are the country's name or a US state's name or code (``state`` once
+    the line has named one: "PORT WASHINGTON NY" is a town of New York)."""
+    text = " ".join(words)
+    named = _state_code(text)
+    return text in US_COUNTRY_NAMES or (named == state if state else named in US_STATE_CODES)
 
 
 def parse_address(

@@ -868,13 +868,14 @@ class SupplierIndex:
         ``other`` found as itself stands for nothing else: FIRE of "FAIRLEA VOLUNTEER FIRE" is
         no abbreviation of FAIRLEA when the payee has FIRE too."""
         total = found = unmatched = 0.0
-        present = set(other)
-        unused = list((Counter(other) - Counter(tokens)).elements())
+        present = Counter(other)  # each word of ``other`` found as itself once: WALLA WALLA is not WALLA
+        unused = list((present - Counter(tokens)).elements())
         last = other[-1] if other else None
         for position, token in enumerate(tokens):
             weight = self._idf(token)
             total += weight
-            if token in present:  # the common case, full credit without comparing every token
+            if present[token] > 0:  # the common case, full credit without comparing every token
+                present[token] -= 1
                 found += weight
                 continue
             cut = truncated and position == len(tokens) - 1

@@ -186,6 +186,13 @@ def test_the_pipeline_matches_on_the_records_street():
     ("45 Perseverance Way | Hyannis Massachusetts 02601", ("45 Perseverance Way", "HYANNIS", "MA", "02601")),
     ("INTERNATIONAL INC. | WOODDALE IL 60091-1073", ("INTERNATIONAL INC.", "WOODDALE", "IL", "60091")),
     ("One Microsoft Way | Redmond Wa. 98052", ("One Microsoft Way", "REDMOND", "WA", "98052")),
+    ("N6660 Rolling Meadows Dr | FOND DU LAC WI 54935", ("N6660 Rolling Meadows Dr", "FOND DU LAC", "WI", "54935")),
+    ("1 Kansas Ave | Kansas City Kansas 66101", ("1 Kansas Ave", "KANSAS CITY", "KS", "66101")),
+    ("2 Main St | Port Washington NY 11050", ("2 Main St", "PORT WASHINGTON", "NY", "11050")),
+    ("3 Main St | Logan Twp New Jersey 08085", ("3 Main St", "LOGAN TWP", "NJ", "08085")),
+    ("4 Main St | Irvine, CA CA 92604", ("4 Main St", "IRVINE", "CA", "92604")),
+    ("5 Main St | San Jose CA United States 95131", ("5 Main St", "SAN JOSE", "CA", "95131")),
+    ("6 Main St | SUGAR LAND TEXAS 77478", ("6 Main St", "SUGAR LAND", "TX", "77478")),
 ])
 def test_a_registry_rows_town_line_gives_its_place(address, place):
     supplier = Supplier(supplier_id="OUI1", name="X", address=address, country="US", category="business")
@@ -194,8 +201,10 @@ def test_a_registry_rows_town_line_gives_its_place(address, place):
 
 
 @pytest.mark.parametrize("supplier", [
-    # No US state in the line: with no place to conflict, the bare street would agree anywhere.
+    # No US state in the line: with no place to conflict, the bare street would agree anywhere
+    # (and a ZIP alone may be a foreign postal code).
     Supplier(supplier_id="OUI1", name="X", address="1200 12th Ave S | Seattle 98144", country="US"),
+    Supplier(supplier_id="OUI4", name="X", address="5F No 1 | Sijhih City Taipei County 22102", country="US"),
     Supplier(supplier_id="OUI2", name="X", address="Klingenbergstr 16 | Detmold 32758", country="DE"),
     # Its own fields stand.
     Supplier(supplier_id="N1", name="X", address="1 MAIN ST | ROOM 2", city="BOSTON", state="MA", country="US"),

@@ -373,6 +373,10 @@ def test_a_whole_word_swapped_in_a_long_name_is_a_sibling_body():
     # ... yet a repeated word's misspelt copy still counts as that word.
     repeated = index._name_features("WALLA WALA CLINIC", "WALLA WALLA CLINIC", False)
     assert repeated.query_coverage > 0.85 and not repeated.word_swapped
+    # ... and one word found once is found once: WALLA WALLA is more than WALLA.
+    twice = index._name_features("WALLA WALLA CLINIC", "WALLA CLINIC", False)
+    once = index._name_features("WALLA CLINIC", "WALLA CLINIC", False)
+    assert twice.query_coverage < 0.9 < once.query_coverage
     result = index.match("BINGHAM CREEK REGIONAL WATER AUTHORITY", state="UT")
     assert result.decision != "matched"
     assert evidence_of(result)["word_swapped"] < 0
