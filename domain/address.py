@@ -34,7 +34,7 @@ from scourgify.address_constants import (
 from scourgify.normalize import normalize_addr_str
 
 from domain.suppliers import Supplier
-from domain.vocabulary import US_COUNTRY_NAMES
+from domain.vocabulary import US_COUNTRY_NAMES, US_STATE_BY_NAME, US_STATES, US_ZIP_AREA_STATES
 
 AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
 AddressKind = Literal["street", "po_box"]
@@ -198,32 +198,42 @@ def registered_place(supplier: Supplier) -> RegisteredPlace:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)  # a maker's registry rows repeat its town line
 def _town_line(line: str) -> tuple[str, str, str] | None:
-    """(town, state, ZIP) of a US town line, "<town> <state> [<ZIP>]"; None without a US state.
-    Read from the end: a statistical tagger splits "FOND DU LAC WI" and "Logan Twp New Jersey"
-    wrongly. A ZIP alone is no state here: a foreign postal code is often a US ZIP too, and a
-    table of every ZIP would cost the worker 39 MB for the few dozen rows that need it."""
+    """(town, state, ZIP) of a US town line, "<town> <state> [<ZIP>]"; None without a US state
+    that its ZIP agrees with. Read from the end: a statistical tagger splits "FOND DU LAC WI" and
+    "Logan Twp New Jersey" wrongly. A ZIP alone is no state here: a foreign postal code is often
+    a US ZIP too."""
     words = _clean(line).replace(",", " ").replace(" - ", " ").split()
+    end = len(words)
     zip5 = ""
-    if words and (found := _ZIP.match(words[-1])):
+    if end and (found := _ZIP.match(words[-1])):
         zip5 = found.group(1) if found.group(1) not in _PLACEHOLDER_ZIPS else ""
-        words = words[:-1]
+        end -= 1
     state = None
-    while words:  # "CA CA", "NY NEW YORK NY", "CALIFORNIA UNITED STATES": the state, however often
-        tail = next((size for size in (3, 2, 1) if size <= len(words) and _names_place(words[-size:], state)), 0)
-        if not tail:
+    # "CA CA", "NY NEW YORK NY", "CALIFORNIA UNITED STATES": the state however often it is
+    # written, but never the whole line ("NEW YORK NY": the town is NEW YORK).
+    while end > 1:
+        size = next((size for size in (3, 2, 1) if size < end and _names_place(words[end - size : end], state)), 0)
+        if not size:
             break
-        named = _state_code(" ".join(words[-tail:]))
-        state = state or (named if named in US_STATE_CODES else None)
-        words = words[:-tail]
-    return (" ".join(words), state, zip5) if state else None
+        state = state or _state_named(words[end - size : end])
+        end -= size
+    if state is None or (zip5 and state not in US_ZIP_AREA_STATES[zip5[0]]):
+        return None  # no state, or one its ZIP is not in: a town's word read as a state, or a typo
+    return " ".join(words[:end]), state, zip5
+
+
+def _state_named(words: list[str]) -> str | None:
+    """The state these words are: its two-letter code or its full name (not scourgify's looser
+    abbreviations: KENT, IND and WASH are towns and words too)."""
+    text = " ".join(words)
+    return text if text in US_STATES else US_STATE_BY_NAME.get(text)
 
 
 def _names_place(words: list[str], state: str | None) -> bool:
-    """Whether these words are the country's name or a US state's name or code (``state`` once
-    the line has named one: "PORT WASHINGTON NY" is a town of New York)."""
-    text = " ".join(words)
-    named = _state_code(text)
-    return text in US_COUNTRY_NAMES or (named == state if state else named in US_STATE_CODES)
+    """Whether these words are the country's name or a US state (``state`` once the line has
+    named one: "PORT WASHINGTON NY" is a town of New York)."""
+    named = _state_named(words)
+    return " ".join(words) in US_COUNTRY_NAMES or (named == state if state else named is not None)
 
 
 def parse_address(

@@ -63,7 +63,7 @@ FEATURES = (
 WEIGHTS = (
     -5.6523, 3.1708, 0.0000, 4.2787, -0.8800, 1.0140, -1.8392, -0.5478, -2.1251, -2.0812, -2.0247, -2.9922,
     0.0000, -3.3680, -4.5983, -1.5230, -2.6010, 3.3859, -2.1262, -0.8570, -1.7078, -0.6005, -0.7190, 1.3774,
-    -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -1.2573, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223,
+    -2.1836, 0.7163, -1.8288, 2.3852, -1.0482, -1.8879, -1.3039, -4.6140, 2.0550, -2.5190, -1.4883, -0.9223,
     2.7270, -1.7382, 0.4460, -1.0068, 0.0000, -1.6400, -0.3423,
 )
 HOLDER_START = FEATURES.index("via_alt_name")
@@ -478,23 +478,23 @@ def place_features(
     if holder.category == "business" and (values[1] or values[3] or values[5]):
         # A company's registered place is its head office, and it is paid at branches and
         # remit-to boxes too: one term, whose fitted weight says how often a company paid
-        # elsewhere is another company of the name.
-        values[1] = values[3] = values[5] = 0.0
+        # elsewhere is another company of the name. Its state alone is no agreement then: a
+        # company in another town of the state is no likelier the one than a company anywhere.
+        values[0] = values[1] = values[3] = values[5] = 0.0
         company_conflict = 1.0
     country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0
     if not query.location.state and (not query.country or query.country_from_name):
         if query.default_state and location.state:
-            same_state = query.default_state == location.state
             # A company's registered place is its head office, and a source pays companies of
-            # every state: only a local body in another state than the source's is against;
-            # and not where the payee's own town or ZIP agrees, or its name names the state
-            # ("KANSAS MENNONITE MENS CHORUS"): the record is not silent then.
-            placed_otherwise = bool(values[2] or values[4]) or location.state in query.states_in_name
-            default_agrees = float(same_state)
-            default_conflicts = float(
-                not same_state and not placed_otherwise and not holder.national and holder.category != "business"
-            )
+            # every state: the source's state says nothing of a company, either way. Nor is it
+            # against a body where the payee's own ZIP agrees or its name names the body's
+            # state ("KANSAS MENNONITE MENS CHORUS"); a town alone is in many states.
+            if holder.category != "business":
+                same_state = query.default_state == location.state
+                placed_otherwise = bool(values[4]) or location.state in query.states_in_name
+                default_agrees = float(same_state)
+                default_conflicts = float(not same_state and not placed_otherwise and not holder.national)
         elif not query.country and countries_differ(query.default_country, holder.country):
             # A country the name gives is compared above: the source's default is for silent names.
             default_conflicts = 1.0

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from domain.address import registered_place
 from domain.decisions import decision_place, review_priority, review_uncertainty
 from domain.suppliers import supplier_from_dict
 from schemas.events import EnrichedPayee
@@ -64,12 +65,13 @@ def review_item_row(
 def supplier_row(value: bytes) -> SupplierRow:
     """Raises ValueError, KeyError or TypeError when the value is not a supplier."""
     supplier = supplier_from_dict(json.loads(value))
+    place = registered_place(supplier)  # a registry row's town is in its address: as the matcher reads it
     return SupplierRow(
         supplier_id=supplier.supplier_id,
         name=supplier.name,
         alt_name=supplier.alt_name or None,
-        city=supplier.city or None,
-        state=supplier.state or None,
+        city=place.city or None,
+        state=place.state or None,
         category=supplier.category or None,
     )
 

@@ -19,6 +19,7 @@ from domain.address import (
 from domain.matching import SupplierIndex
 from domain.pipeline import enrich
 from domain.suppliers import Supplier
+from domain.vocabulary import US_STATES, US_ZIP_AREA_STATES
 from schemas.events import PayeeRecord
 
 
@@ -193,6 +194,8 @@ def test_the_pipeline_matches_on_the_records_street():
     ("4 Main St | Irvine, CA CA 92604", ("4 Main St", "IRVINE", "CA", "92604")),
     ("5 Main St | San Jose CA United States 95131", ("5 Main St", "SAN JOSE", "CA", "95131")),
     ("6 Main St | SUGAR LAND TEXAS 77478", ("6 Main St", "SUGAR LAND", "TX", "77478")),
+    # The state's name is also the town's: the town stays.
+    ("450 W 33rd St | New York NY 10001", ("450 W 33rd St", "NEW YORK", "NY", "10001")),
 ])
 def test_a_registry_rows_town_line_gives_its_place(address, place):
     supplier = Supplier(supplier_id="OUI1", name="X", address=address, country="US", category="business")
@@ -205,6 +208,16 @@ def test_a_registry_rows_town_line_gives_its_place(address, place):
     # (and a ZIP alone may be a foreign postal code).
     Supplier(supplier_id="OUI1", name="X", address="1200 12th Ave S | Seattle 98144", country="US"),
     Supplier(supplier_id="OUI4", name="X", address="5F No 1 | Sijhih City Taipei County 22102", country="US"),
+    # A town's word that is a state's name or a loose abbreviation of one, with a ZIP elsewhere
+    # (or a typo in the registry): no state.
+    Supplier(supplier_id="OUI5", name="X", address="6020 S 190th ST | Kent 98032", country="US"),
+    Supplier(supplier_id="OUI6", name="X", address="2 Main St | Port Washington 11050", country="US"),
+    Supplier(supplier_id="OUI7", name="X", address="1 Page Mill Rd | Palo Alto IA 94301", country="US"),
+    # A state alone is no town: a bare street would agree across the state's towns.
+    Supplier(supplier_id="OUI10", name="X", address="1 Main St | WA 98052", country="US"),
+    # A foreign row whose province looks like a state code.
+    Supplier(supplier_id="OUI8", name="X", address="Via Roma 1 | Milano MI 20100", country="IT"),
+    Supplier(supplier_id="OUI9", name="X", address="Via Roma 1 | Trento TN 38122", country="IT"),
     Supplier(supplier_id="OUI2", name="X", address="Klingenbergstr 16 | Detmold 32758", country="DE"),
     # Its own fields stand.
     Supplier(supplier_id="N1", name="X", address="1 MAIN ST | ROOM 2", city="BOSTON", state="MA", country="US"),
@@ -220,4 +233,8 @@ def test_a_row_without_a_us_town_line_keeps_its_fields(supplier):
 @given(st.text(max_size=200))
 def test_any_town_line_gives_a_place_or_none(line):
     found = registered_place(Supplier(supplier_id="OUI1", name="X", address=f"1 MAIN ST | {line}", country="US"))
-    assert found.state == "" or len(found.state) == 2
+    if found.state:  # a town, a state its ZIP is in, and the street before the bar
+        assert found.state in US_STATES and found.address == "1 MAIN ST" and found.city
+        assert not found.postal_code or found.state in US_ZIP_AREA_STATES[found.postal_code[0]]
+    else:
+        assert found.address == f"1 MAIN ST | {line}"

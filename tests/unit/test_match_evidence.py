@@ -135,11 +135,10 @@ def test_countries_and_default_places():
     # The record's own state wins over the source's default.
     own = place(F.QueryPlace.of(F.Location.of(None, "KS", None), default_state="AZ"), kansas, local)
     assert own["default_place_conflicts"] == 0.0 and own["state_agrees"] == 1.0
-    # ... and so do its own town and ZIP where they agree, with no state given.
+    # ... and so does its own ZIP where it agrees, with no state given; a town alone does not
+    # (a MARION or a LINCOLN is in many states).
     town = place(F.QueryPlace.of(F.Location.of("BERN", None, None), default_state="AZ"), kansas, local)
-    assert town["default_place_conflicts"] == 0.0 and town["city_agrees"] == 1.0
-    other_town = place(F.QueryPlace.of(F.Location.of("SALINA", None, None), default_state="AZ"), kansas, local)
-    assert other_town["default_place_conflicts"] == 1.0
+    assert town["default_place_conflicts"] == 1.0 and town["city_agrees"] == 1.0
     zip_code = place(F.QueryPlace.of(F.Location.of(None, None, "66411"), default_state="AZ"),
                      F.Location.of("BERN", "KS", "66411"), local)
     assert zip_code["default_place_conflicts"] == 0.0 and zip_code["postal_agrees"] == 1.0
@@ -267,10 +266,13 @@ def test_one_organisation_registered_several_times_is_matched_deterministically(
              holder("OUI001", "ZELTRONIX INC", address="1 Zeltronix Way | REDMOND Wa. 98052")]
     result = index_of(*spelt).match("ZELTRONIX INC")
     assert result.decision == "matched" and result.supplier_id == "OUI001" and "registered 2 times" in result.reason
-    # ... and in two towns, two firms.
+    # ... and in two towns, two firms; nor is a town without a ZIP one office.
     towns = [holder("OUI002", "ZELTRONIX INC", address="1 Zeltronix Way | Redmond WA 98052"),
              holder("OUI001", "ZELTRONIX INC", address="1 Zeltronix Way | Austin TX 78701")]
     assert index_of(*towns).match("ZELTRONIX INC").decision != "matched"
+    no_zip = [holder("OUI002", "ZELTRONIX INC", address="1 Zeltronix Way | Redmond WA"),
+              holder("OUI001", "ZELTRONIX INC", address="20 Lake Dr | Redmond WA")]
+    assert index_of(*no_zip).match("ZELTRONIX INC").decision != "matched"
     # Chapters are not copies: they differ in place and second name.
     posts = [holder(f"N{n}", "AMERICAN LEGION", "nonprofit", city=f"TOWN {n}", state="AK", alt_name=f"POST {n}")
              for n in range(3)]
@@ -665,10 +667,15 @@ def test_a_registry_rows_town_line_is_its_place():
     terms = evidence_of(elsewhere)
     assert terms["company_place_conflict"] < 0 and "state_conflicts" not in terms and "city_conflicts" not in terms
     assert elsewhere.score < at_home.score and "company paid away" in elsewhere.reason
-    # A source's default state says nothing against a company of another state.
-    by_default = index.match("QUORVANTIX SYSTEMS INC", default_state="AZ")
-    assert "default_place_conflicts" not in evidence_of(by_default)
-    assert by_default.score == pytest.approx(index.match("QUORVANTIX SYSTEMS INC").score)
+    # ... nor in another town of its own state: the state alone is no agreement then.
+    same_state = index.match("QUORVANTIX SYSTEMS INC", city="Austin", state="TX")
+    assert "state_agrees" not in evidence_of(same_state) and same_state.score == pytest.approx(elsewhere.score)
+    # A source's default state says nothing of a company, for or against.
+    unplaced = index.match("QUORVANTIX SYSTEMS INC").score
+    for default in ("AZ", "TX"):
+        by_default = index.match("QUORVANTIX SYSTEMS INC", default_state=default)
+        assert not {"default_place_conflicts", "default_place_agrees"} & set(evidence_of(by_default))
+        assert by_default.score == pytest.approx(unplaced)
 
 
 def test_company_place_conflict_is_for_companies_only():
@@ -680,3 +687,5 @@ def test_company_place_conflict_is_for_companies_only():
     assert body["company_place_conflict"] == 0.0 and body["state_conflicts"] == 1.0
     near = place_values(payee, F.Location.of("PHOENIX", "AZ", None), "unknown", holder("B1", "ACME TOOLS INC"))
     assert near["company_place_conflict"] == 0.0 and near["city_agrees"] == 1.0
+    other_town = place_values(payee, F.Location.of("TUCSON", "AZ", None), "unknown", holder("B1", "ACME TOOLS INC"))
+    assert other_town["company_place_conflict"] == 1.0 and other_town["state_agrees"] == 0.0

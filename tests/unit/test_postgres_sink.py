@@ -21,6 +21,7 @@ from schemas.events import (
 )
 from streams.db_cli import format_audit_table
 from streams.postgres_sink import backoff_delay, rows_from_events
+from streams.review.sink_rows import supplier_row
 
 AUDIT_TOPIC = "t.payees.audit"
 ENRICHED_TOPIC = "t.payees.enriched"
@@ -231,3 +232,13 @@ def test_audit_table_shortens_long_outcomes():
     header, line = format_audit_table([entry]).splitlines()
     assert header.split() == ["occurred_at", "action", "stage", "record_key", "event_id", "outcome"]
     assert line.startswith(START.isoformat()) and line.endswith("…") and "ap:1" in line
+
+
+def test_a_supplier_row_carries_the_place_the_matcher_reads():
+    registry = {"supplier_id": "OUI1", "name": "Apple, Inc.", "address": "1 Infinite Loop | Cupertino CA 95014",
+                "country": "US", "category": "business"}
+    row = supplier_row(json.dumps(registry).encode())
+    assert (row.city, row.state) == ("CUPERTINO", "CA")
+    chapter = {"supplier_id": "EIN1", "name": "AMERICAN LEGION", "city": "Homer", "state": "AK", "country": "US"}
+    row = supplier_row(json.dumps(chapter).encode())
+    assert (row.city, row.state) == ("Homer", "AK")
