@@ -184,25 +184,28 @@ _TOWN_LINE_BAR = " | "
 
 
 def registered_place(supplier: Supplier) -> RegisteredPlace:
-    """The supplier's own place fields; or, when it has none and its US address ends in a town
-    line after a bar, the street before the bar and the town, state and ZIP of that line. A line
-    without a US state leaves the row as it is: with no place that could conflict with a payee's,
-    its bare street would agree with the same street in any town."""
+    """The supplier's own place fields; or, when it has none and its address ends in a town line
+    after a bar, the street before the bar and the town, state and ZIP of a US line. A line not
+    read so leaves the row with no place and no street: its street key would run into the town
+    line (another street to every payee) or stop short of it (the same street in any town)."""
     if not (supplier.city or supplier.state or supplier.postal_code) and _TOWN_LINE_BAR in supplier.address:
         street, _, line = supplier.address.rpartition(_TOWN_LINE_BAR)
         town = _town_line(line) if _country_code(supplier.country) == "US" else None
-        if town:
-            return RegisteredPlace(street.strip(), *town)
+        return RegisteredPlace(street.strip(), *town) if town else RegisteredPlace("", "", "", "")
     return RegisteredPlace(supplier.address, supplier.city, supplier.state, supplier.postal_code)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)  # a maker's registry rows repeat its town line
 def _town_line(line: str) -> tuple[str, str, str] | None:
-    """(town, state, ZIP) of a US town line, "<town> <state> [<ZIP>]"; None without a US state
+    """(town, state, ZIP) of a US town line, "[<town>] <state> [<ZIP>]"; None without a US state
     that its ZIP agrees with. Read from the end: a statistical tagger splits "FOND DU LAC WI" and
     "Logan Twp New Jersey" wrongly. A ZIP alone is no state here: a foreign postal code is often
     a US ZIP too."""
     words = _clean(line).replace(",", " ").replace(" - ", " ").split()
+    country = next((size for size in (5, 4, 3, 2, 1) if " ".join(words[-size:]) in US_COUNTRY_NAMES), 0)
+    words = words[: len(words) - country]  # "... FL 33101 USA"
+    if len(words) >= 2 and len(words[-1]) == 4 and words[-1].isdigit() and _ZIP.match(words[-2]):
+        words = words[:-1]  # a ZIP+4 written "78728 - 6610"
     end = len(words)
     zip5 = ""
     if end and (found := _ZIP.match(words[-1])):
@@ -210,16 +213,22 @@ def _town_line(line: str) -> tuple[str, str, str] | None:
         end -= 1
     state = None
     # "CA CA", "NY NEW YORK NY", "CALIFORNIA UNITED STATES": the state however often it is
-    # written, but never the whole line ("NEW YORK NY": the town is NEW YORK).
-    while end > 1:
-        size = next((size for size in (3, 2, 1) if size < end and _names_place(words[end - size : end], state)), 0)
+    # written; its name is the whole line only when nothing else is ("WEST VIRGINIA 25301"):
+    # "NEW YORK NY" is the town of New York.
+    while end:
+        size = next(
+            (size for size in (4, 3, 2, 1)
+             if size <= end and (state is None or size < end) and _names_place(words[end - size : end], state)),
+            0,
+        )
         if not size:
             break
         state = state or _state_named(words[end - size : end])
         end -= size
     if state is None or (zip5 and state not in US_ZIP_AREA_STATES[zip5[0]]):
         return None  # no state, or one its ZIP is not in: a town's word read as a state, or a typo
-    return " ".join(words[:end]), state, zip5
+    town = words[:end]
+    return ("" if town == [state] else " ".join(town)), state, zip5
 
 
 def _state_named(words: list[str]) -> str | None:

@@ -461,9 +461,12 @@ def place_features(
     values = list(location_features(query.location, location))
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
-    # "123 MAIN" in another state, town or ZIP is another street of that name, and with no place
-    # at all it is a street in any of thousands of towns.
-    street_agrees = float(street == "agree" and bool(query.location) and not (values[1] or values[3] or values[5]))
+    # "123 MAIN" in another state, town or ZIP is another street of that name, and with no town
+    # or ZIP on either side it is a street in any of thousands of towns.
+    street_agrees = float(
+        street == "agree" and bool(query.location) and bool(location.city or location.postal_code)
+        and not (values[1] or values[3] or values[5])
+    )
     street_conflicts = float(street == "disagree")
     national_conflict = 0.0
     if holder.national:
@@ -479,8 +482,11 @@ def place_features(
         # A company's registered place is its head office, and it is paid at branches and
         # remit-to boxes too: one term, whose fitted weight says how often a company paid
         # elsewhere is another company of the name. Its state alone is no agreement then: a
-        # company in another town of the state is no likelier the one than a company anywhere.
-        values[0] = values[1] = values[3] = values[5] = 0.0
+        # company in another town of the state is no likelier the one than a company anywhere
+        # (in its own town, another ZIP is another office).
+        if not values[2]:
+            values[0] = 0.0
+        values[1] = values[3] = values[5] = 0.0
         company_conflict = 1.0
     country_conflicts = float(countries_differ(query.country, holder.country))
     default_agrees = default_conflicts = 0.0

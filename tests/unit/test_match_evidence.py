@@ -689,3 +689,22 @@ def test_company_place_conflict_is_for_companies_only():
     assert near["company_place_conflict"] == 0.0 and near["city_agrees"] == 1.0
     other_town = place_values(payee, F.Location.of("TUCSON", "AZ", None), "unknown", holder("B1", "ACME TOOLS INC"))
     assert other_town["company_place_conflict"] == 1.0 and other_town["state_agrees"] == 0.0
+    # In its own town another ZIP is another office: town and state still agree.
+    manhattan = F.QueryPlace.of(F.Location.of("NEW YORK", "NY", "10004"))
+    other_zip = place_values(manhattan, F.Location.of("NEW YORK", "NY", "10001"), "unknown", holder("B1", "ACME INC"))
+    assert other_zip["company_place_conflict"] == 1.0 and other_zip["state_agrees"] == other_zip["city_agrees"] == 1.0
+
+
+def test_a_street_agrees_only_where_a_town_or_zip_could_have_disagreed():
+    payee = F.QueryPlace.of(F.Location.of("COLUMBUS", "OH", None))
+    company = holder("B1", "ACME TOOLS INC")
+    for nowhere_in_particular in (F.Location.of(None, None, None), F.Location.of(None, "OH", None)):
+        assert place_values(payee, nowhere_in_particular, "agree", company)["street_agrees"] == 0.0
+    assert place_values(payee, F.Location.of("COLUMBUS", "OH", None), "agree", company)["street_agrees"] == 1.0
+    assert place_values(payee, F.Location.of(None, "OH", "43215"), "agree", company)["street_agrees"] == 1.0
+    # A registry row whose town line is not read keeps no street to agree or disagree with.
+    unread = holder("OUI1", "QUORVANTIX INC", address="100 Park Drive, Suite 204 | Seattle 98144")
+    index = index_of(unread, holder("B2", "ACME TOOLS"))
+    assert index.entries["OUI1"].street is None and not index.entries["OUI1"].location
+    result = index.match("QUORVANTIX INC", city="Columbus", state="OH", address_lines="100 Park Drive")
+    assert "street_agrees" not in evidence_of(result) and "street_conflicts" not in evidence_of(result)
