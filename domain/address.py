@@ -34,7 +34,13 @@ from scourgify.address_constants import (
 from scourgify.normalize import normalize_addr_str
 
 from domain.suppliers import Supplier
-from domain.vocabulary import US_COUNTRY_NAMES, US_STATE_BY_NAME, US_STATES, US_ZIP_AREA_STATES
+from domain.vocabulary import (
+    US_COUNTRY_NAMES,
+    US_STATE_BY_NAME,
+    US_STATES,
+    US_ZIP_AREA_STATES,
+    US_ZIP_PREFIX_STATES,
+)
 
 AddressStatus = Literal["standardized", "partial", "foreign", "unparsed"]
 AddressKind = Literal["street", "po_box"]
@@ -48,6 +54,7 @@ _PO_BOX = re.compile(
     r"\.?\s*(?:NO\.?|NUMBER|#)?\s*([A-Z0-9][A-Z0-9-]*)(.*)$"
 )
 _ZIP = re.compile(r"^(\d{5})(?:\s*-?\s*(\d{4}))?$")
+_SPACED_ZIP4 = re.compile(r"\b(\d{5}) ?- ?(\d{4})\b")
 _TRAILING_ZIP = re.compile(r"\b(\d{5})(?:-(\d{4}))?$")
 _US_LIKE_POSTAL = re.compile(r"^\d{3,5}(?:\s*-?\s*\d{4})?$")
 _PLACEHOLDER_ZIPS = frozenset({"00000", "99999"})
@@ -191,7 +198,13 @@ def registered_place(supplier: Supplier) -> RegisteredPlace:
     if not (supplier.city or supplier.state or supplier.postal_code) and _TOWN_LINE_BAR in supplier.address:
         street, _, line = supplier.address.rpartition(_TOWN_LINE_BAR)
         town = _town_line(line) if _country_code(supplier.country) == "US" else None
-        return RegisteredPlace(street.strip(), *town) if town else RegisteredPlace("", "", "", "")
+        if town is None:
+            return RegisteredPlace("", "", "", "")
+        city, state, zip5 = town
+        if not city and _TOWN_LINE_BAR in street:  # "9115 Brown Deer Road | San Diego | CA 92121"
+            street, _, city_text = street.rpartition(_TOWN_LINE_BAR)
+            city = _clean(city_text)
+        return RegisteredPlace(street.strip(), city, state, zip5)
     return RegisteredPlace(supplier.address, supplier.city, supplier.state, supplier.postal_code)
 
 
@@ -201,11 +214,12 @@ def _town_line(line: str) -> tuple[str, str, str] | None:
     that its ZIP agrees with. Read from the end: a statistical tagger splits "FOND DU LAC WI" and
     "Logan Twp New Jersey" wrongly. A ZIP alone is no state here: a foreign postal code is often
     a US ZIP too."""
-    words = _clean(line).replace(",", " ").replace(" - ", " ").split()
-    country = next((size for size in (5, 4, 3, 2, 1) if " ".join(words[-size:]) in US_COUNTRY_NAMES), 0)
+    text = _SPACED_ZIP4.sub(r"\1-\2", _clean(line).replace(",", " "))  # "78728 - 6610"
+    words = text.replace(" - ", " ").split()
+    country = next(
+        (size for size in (5, 4, 3, 2, 1) if len(words) >= size and " ".join(words[-size:]) in US_COUNTRY_NAMES), 0
+    )
     words = words[: len(words) - country]  # "... FL 33101 USA"
-    if len(words) >= 2 and len(words[-1]) == 4 and words[-1].isdigit() and _ZIP.match(words[-2]):
-        words = words[:-1]  # a ZIP+4 written "78728 - 6610"
     end = len(words)
     zip5 = ""
     if end and (found := _ZIP.match(words[-1])):
@@ -225,7 +239,7 @@ def _town_line(line: str) -> tuple[str, str, str] | None:
             break
         state = state or _state_named(words[end - size : end])
         end -= size
-    if state is None or (zip5 and state not in US_ZIP_AREA_STATES[zip5[0]]):
+    if state is None or (zip5 and state not in US_ZIP_AREA_STATES[zip5[0]] and US_ZIP_PREFIX_STATES.get(zip5[:3]) != state):
         return None  # no state, or one its ZIP is not in: a town's word read as a state, or a typo
     town = words[:end]
     return ("" if town == [state] else " ".join(town)), state, zip5
@@ -239,10 +253,13 @@ def _state_named(words: list[str]) -> str | None:
 
 
 def _names_place(words: list[str], state: str | None) -> bool:
-    """Whether these words are the country's name or a US state (``state`` once the line has
-    named one: "PORT WASHINGTON NY" is a town of New York)."""
+    """Whether these words are a US state, or the country's name after it ("CA UNITED STATES");
+    once the line has named a state, only that state again ("PORT WASHINGTON NY" is a town of
+    New York, "LAKE AMERICA NY" one of its lakes)."""
     named = _state_named(words)
-    return " ".join(words) in US_COUNTRY_NAMES or (named == state if state else named is not None)
+    if state:
+        return named == state
+    return named is not None or " ".join(words) in US_COUNTRY_NAMES
 
 
 def parse_address(

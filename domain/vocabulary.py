@@ -146,17 +146,18 @@ US_STATES: dict[str, str] = {
     "VI": "VIRGIN ISLANDS", "AS": "AMERICAN SAMOA", "MP": "NORTHERN MARIANA ISLANDS",
 }
 US_STATE_CODES = frozenset(US_STATES)
-# The states of each national ZIP area, by a ZIP's first digit (USPS; El Paso's 885 and the
-# federal government's 569 lie outside their areas): "PORT WASHINGTON 11050" is no town of
-# Washington state.
+# The states of each national ZIP area, by a ZIP's first digit (USPS): "PORT WASHINGTON 11050"
+# is no town of Washington state.
 US_ZIP_AREA_STATES: dict[str, frozenset[str]] = {
     digit: frozenset(states.split())
     for digit, states in {
         "0": "CT MA ME NH NJ NY PR RI VT VI", "1": "DE NY PA", "2": "DC MD NC SC VA WV",
-        "3": "AL FL GA MS TN", "4": "IN KY MI OH", "5": "DC IA MN MT ND SD WI", "6": "IL KS MO NE",
-        "7": "AR LA OK TX", "8": "AZ CO ID NM NV TX UT WY", "9": "AK AS CA GU HI MP OR WA",
+        "3": "AL FL GA MS TN", "4": "IN KY MI OH", "5": "IA MN MT ND SD WI", "6": "IL KS MO NE",
+        "7": "AR LA OK TX", "8": "AZ CO ID NM NV UT WY", "9": "AK AS CA GU HI MP OR WA",
     }.items()
 }
+# ... and the ZIP prefixes outside their state's area: the federal government's, El Paso's.
+US_ZIP_PREFIX_STATES = {"569": "DC", "885": "TX"}
 US_STATE_BY_NAME: dict[str, str] = {name: code for code, name in US_STATES.items()}
 # Every word of a state's name ("NEW", "YORK", "CAROLINA"...).
 US_STATE_NAME_WORDS = frozenset(word for name in US_STATES.values() for word in name.split())

@@ -459,13 +459,14 @@ def place_features(
     """The place part of the features (``FEATURES[PLACE_START:TAIL_START]``); ``street`` is the
     payee's street against the supplier's (``domain.address.street_agreement``)."""
     values = list(location_features(query.location, location))
+    town_agrees = bool(values[2])
     if query.city_in_name:
         values[2] = 0.0  # the name already said where it is: no evidence twice
     # "123 MAIN" in another state, town or ZIP is another street of that name, and with no town
     # or ZIP on either side it is a street in any of thousands of towns.
     street_agrees = float(
-        street == "agree" and bool(query.location) and bool(location.city or location.postal_code)
-        and not (values[1] or values[3] or values[5])
+        street == "agree" and bool(query.location.city or query.location.postal_code)
+        and bool(location.city or location.postal_code) and not (values[1] or values[3] or values[5])
     )
     street_conflicts = float(street == "disagree")
     national_conflict = 0.0
@@ -484,7 +485,7 @@ def place_features(
         # elsewhere is another company of the name. Its state alone is no agreement then: a
         # company in another town of the state is no likelier the one than a company anywhere
         # (in its own town, another ZIP is another office).
-        if not values[2]:
+        if not town_agrees:
             values[0] = 0.0
         values[1] = values[3] = values[5] = 0.0
         company_conflict = 1.0

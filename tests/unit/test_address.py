@@ -203,7 +203,13 @@ def test_the_pipeline_matches_on_the_records_street():
     ("8 Main St | Miami FL 33101 USA", ("8 Main St", "MIAMI", "FL", "33101")),
     # ZIPs outside their national area: El Paso's, the federal government's.
     ("9 Main St | El Paso TX 88590", ("9 Main St", "EL PASO", "TX", "88590")),
-    ("10 Main St | Anchorage AK 99501", ("10 Main St", "ANCHORAGE", "AK", "99501")),
+    ("10 Main St | Washington DC 56915", ("10 Main St", "WASHINGTON", "DC", "56915")),
+    ("11 Main St | Anchorage AK 99501", ("11 Main St", "ANCHORAGE", "AK", "99501")),
+    # A code repeated is no town; a town in a bar of its own; a country word is no state's.
+    ("12 Main St | CA CA 95014", ("12 Main St", "", "CA", "95014")),
+    ("9115 Brown Deer Road | San Diego | CA 92121", ("9115 Brown Deer Road", "SAN DIEGO", "CA", "92121")),
+    ("13 Main St | Lake America NY 10001", ("13 Main St", "LAKE AMERICA", "NY", "10001")),
+    ("14 Main St | Austin TX 78728- 6610", ("14 Main St", "AUSTIN", "TX", "78728")),
 ])
 def test_a_registry_rows_town_line_gives_its_place(address, place):
     supplier = Supplier(supplier_id="OUI1", name="X", address=address, country="US", category="business")
@@ -221,6 +227,9 @@ def test_a_registry_rows_town_line_gives_its_place(address, place):
     "6020 S 190th ST | Kent 40202",
     "2 Main St | Port Washington 11050",
     "1 Page Mill Rd | Palo Alto IA 94301",
+    # The areas' exceptions are prefixes, not whole areas.
+    "1 Main St | Minneapolis DC 55401",
+    "1 Main St | Dallas TX 85001",
 ])
 def test_a_town_line_not_read_leaves_no_place_and_no_street(address):
     # Its street key would run into the town line (another street to every payee) or stop

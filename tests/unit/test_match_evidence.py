@@ -601,7 +601,9 @@ def test_a_lone_common_surname_is_not_matched_unless_its_town_zip_or_street_agre
         assert result.reason.startswith("a lone common surname")
         assert ("lone_common_surname", 1.0, 0.0) in result.evidence
     assert index.match("HARRIS", city="Melbourne", state="FL").decision == "matched"
-    assert index.match("HARRIS", state="FL", address_lines="1025 W Nasa Blvd").decision == "matched"
+    assert index.match("HARRIS", state="FL", postal_code="32904", address_lines="1025 W Nasa Blvd").decision == "matched"
+    # A street with a state alone is that street in any of the state's towns: no pin.
+    assert index.match("HARRIS", state="FL", address_lines="1025 W Nasa Blvd").decision == "ambiguous"
     assert index.match("XEROX").decision == "matched"
 
 
@@ -693,6 +695,11 @@ def test_company_place_conflict_is_for_companies_only():
     manhattan = F.QueryPlace.of(F.Location.of("NEW YORK", "NY", "10004"))
     other_zip = place_values(manhattan, F.Location.of("NEW YORK", "NY", "10001"), "unknown", holder("B1", "ACME INC"))
     assert other_zip["company_place_conflict"] == 1.0 and other_zip["state_agrees"] == other_zip["city_agrees"] == 1.0
+    # ... also when the payee's name already says the town (no town evidence twice, the state kept).
+    named = F.QueryPlace.for_payee(normalize_name("COLUMBUS ACME INC"), F.Location.of("COLUMBUS", "OH", "43215"))
+    assert named.city_in_name
+    in_name = place_values(named, F.Location.of("COLUMBUS", "OH", "43220"), "unknown", holder("B1", "ACME INC"))
+    assert in_name["company_place_conflict"] == 1.0 and in_name["state_agrees"] == 1.0 and in_name["city_agrees"] == 0.0
 
 
 def test_a_street_agrees_only_where_a_town_or_zip_could_have_disagreed():
@@ -700,6 +707,10 @@ def test_a_street_agrees_only_where_a_town_or_zip_could_have_disagreed():
     company = holder("B1", "ACME TOOLS INC")
     for nowhere_in_particular in (F.Location.of(None, None, None), F.Location.of(None, "OH", None)):
         assert place_values(payee, nowhere_in_particular, "agree", company)["street_agrees"] == 0.0
+        # ... and the same on the payee's side.
+        columbus = F.Location.of("COLUMBUS", "OH", "43215")
+        state_only = F.QueryPlace.of(nowhere_in_particular)
+        assert place_values(state_only, columbus, "agree", company)["street_agrees"] == 0.0
     assert place_values(payee, F.Location.of("COLUMBUS", "OH", None), "agree", company)["street_agrees"] == 1.0
     assert place_values(payee, F.Location.of(None, "OH", "43215"), "agree", company)["street_agrees"] == 1.0
     # A registry row whose town line is not read keeps no street to agree or disagree with.
